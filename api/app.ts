@@ -1,0 +1,74 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Config } from '../core/config.ts';
+import type { HealthCheck } from '../core/health.ts';
+import type { Enqueue } from '../queues/enqueue.ts';
+import type { QueueSet } from '../queues/queue-set.ts';
+import auth from './plugins/auth.ts';
+import bullBoard from './plugins/bull-board.ts';
+import errorHandler from './plugins/error-handler.ts';
+import metrics from './plugins/metrics.ts';
+import rateLimit from './plugins/rate-limit.ts';
+import swagger from './plugins/swagger.ts';
+import healthRoutes from './routes/health.ts';
+import jobRoutes from './routes/jobs.ts';
+
+export interface AppDeps {
+  config: Config;
+  /** Producer-side connection (fail fast); also holds the shared rate-limit counters. */
+  redis: Redis;
+  queues: QueueSet;
+  enqueue: Enqueue;
+  health: HealthCheck;
+  registry: Registry;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * The gateway as a Fastify instance, not yet listening: tests drive it with inject(), the
+ * server entry point listens. Ops-only mode (worker and scheduler roles) keeps just
+ * health, readiness and metrics.
+ */
+export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway') {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    // Behind a proxy the client IP is in X-Forwarded-For; directly exposed, this is harmless.
+    trustProxy: true,
+    ajv: {
+      // Unknown body fields are an error naming them, not silently dropped; verbose keeps the
+      // failing schema on each error so messages can use its description.
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+        verbose: true,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Every body Dockhand takes is JSON; anything else is a 415, not a confusing schema error.
+  app.removeContentTypeParser('text/plain');
+  await app.register(errorHandler);
+  await app.register(metrics, { registry: deps.registry });
+  if (mode === 'gateway') {
+    // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
+    await app.register(swagger);
+    await app.register(auth, { apiKeys: deps.config.server.apiKeys });
+    await app.register(rateLimit, {
+      perMinute: deps.config.server.rateLimitPerMinute,
+      redis: deps.redis,
+      prefix: deps.config.redis.prefix,
+    });
+  }
+  await app.register(healthRoutes, { health: deps.health });
+  if (mode === 'ops') return app;
+
+  await app.register(bullBoard, { queues: deps.queues });
+  await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
+  return app;
+}
+export type App = Awaited<ReturnType<typeof buildApp>>;

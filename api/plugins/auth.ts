@@ -1,0 +1,64 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { DockhandError } from '../../core/errors.ts';
+
+export interface AuthOptions {
+  /** API_KEYS; empty leaves every route open. */
+  apiKeys: readonly string[];
+  /** Path prefixes that never need a key (probes and the Prometheus scrape). */
+  publicPaths?: readonly string[];
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/** The key a request presents: a bearer token, or the password of Basic auth so a browser can open Bull Board. */
+export function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const [scheme, value = ''] = header.split(' ', 2);
+  if (scheme?.toLowerCase() === 'bearer') return value.trim();
+  if (scheme?.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    return decoded.slice(decoded.indexOf(':') + 1);
+  }
+  return undefined;
+}
+
+/**
+ * Keys are kept only as SHA-256 digests and compared with timingSafeEqual: equal-length
+ * digests make the comparison constant-time whatever the presented key's length, and every
+ * stored key is compared so the timing does not reveal which one matched.
+ */
+export function createKeyChecker(apiKeys: readonly string[]) {
+  const digests = apiKeys.map(sha256);
+  return (key: string | undefined): boolean => {
+    if (key === undefined) return false;
+    const presented = sha256(key);
+    let ok = false;
+    for (const digest of digests) ok = timingSafeEqual(presented, digest) || ok;
+    return ok;
+  };
+}
+
+export default fp<AuthOptions>(
+  async (app: FastifyInstance, options) => {
+    if (options.apiKeys.length === 0) return;
+    const check = createKeyChecker(options.apiKeys);
+    const publicPaths = options.publicPaths ?? ['/health', '/ready', '/metrics'];
+    app.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0] ?? '';
+      if (publicPaths.includes(path)) return;
+      const key = presentedKey(request);
+      if (check(key)) return;
+      // Browsers only show a login prompt when asked for Basic; API clients ignore the header.
+      if (path.startsWith('/admin') || path.startsWith('/docs')) {
+        reply.header('www-authenticate', 'Basic realm="dockhand", charset="UTF-8"');
+      }
+      throw key === undefined
+        ? new DockhandError('unauthorized', 401, 'Send an API key as Authorization: Bearer <key>.')
+        : new DockhandError('unauthorized', 401, 'The API key is not valid.');
+    });
+  },
+  { name: 'auth' },
+);

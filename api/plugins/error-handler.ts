@@ -1,0 +1,107 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { DockhandError } from '../../core/errors.ts';
+
+interface ErrorBody {
+  error: string;
+  message: string;
+  field?: string;
+}
+
+// ioredis says "Redis is away" in several ways depending on when the command was made.
+const REDIS_DOWN =
+  /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|Reached the max retries/i;
+
+/** For pattern and format failures, the schema's description says what was wanted better than a regex. */
+function expectation(error: { keyword?: string; parentSchema?: { description?: string } } | undefined) {
+  const description = error?.parentSchema?.description;
+  if (!description || (error?.keyword !== 'pattern' && error?.keyword !== 'format')) return undefined;
+  return `must be ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}`;
+}
+
+function describeValidation(error: FastifyError): ErrorBody {
+  const first = error.validation?.[0];
+  const part = error.validationContext ?? 'body';
+  const params = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+  const path = (first?.instancePath ?? '').split('/').filter(Boolean);
+  if (params.missingProperty) path.push(params.missingProperty);
+  if (params.additionalProperty) path.push(params.additionalProperty);
+  const field = [part, ...path].join('.');
+  const message = params.additionalProperty
+    ? `${field} is not a known field.`
+    : params.missingProperty
+      ? `${field} is required.`
+      : `${field} ${expectation(first) ?? first?.message ?? 'is invalid'}.`;
+  return { error: 'validation_error', message, field };
+}
+
+/** Maps every error to the contract's JSON; stack traces go to the log, never to the client. */
+function toResponse(error: FastifyError | DockhandError | Error): { status: number; body: ErrorBody } {
+  if (error instanceof DockhandError) {
+    const body: ErrorBody = { error: error.code, message: error.message };
+    if (error.field) body.field = error.field;
+    return { status: error.statusCode, body };
+  }
+  const fe = error as FastifyError;
+  if (fe.validation) return { status: 400, body: describeValidation(fe) };
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {
+        status: 413,
+        body: { error: 'payload_too_large', message: 'The request body is larger than allowed.' },
+      };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return {
+        status: 415,
+        body: { error: 'unsupported_media_type', message: 'Send the body as application/json.' },
+      };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return {
+        status: 400,
+        body: { error: 'invalid_json', message: 'The body is not valid JSON.', field: 'body' },
+      };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return {
+        status: 400,
+        body: { error: 'validation_error', message: 'The JSON body is empty.', field: 'body' },
+      };
+  }
+  if (fe.statusCode === 400 && error instanceof SyntaxError) {
+    return {
+      status: 400,
+      body: { error: 'invalid_json', message: 'The body is not valid JSON.', field: 'body' },
+    };
+  }
+  if (REDIS_DOWN.test(error.message) || error.name === 'MaxRetriesPerRequestError') {
+    return {
+      status: 503,
+      body: { error: 'dependency_unavailable', message: 'Redis is not reachable; try again shortly.' },
+    };
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return {
+      status: fe.statusCode,
+      body: { error: (fe.code ?? 'bad_request').toLowerCase(), message: error.message },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: 'internal_error', message: 'An unexpected error occurred; it has been logged.' },
+  };
+}
+
+export default fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      const { status, body } = toResponse(error);
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.status(status).send(body);
+    });
+    app.setNotFoundHandler((request, reply) =>
+      reply
+        .status(404)
+        .send({ error: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.` }),
+    );
+  },
+  { name: 'error-handler' },
+);

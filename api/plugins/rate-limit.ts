@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import { DockhandError } from '../../core/errors.ts';
+import { presentedKey } from './auth.ts';
+
+export interface RateLimitOptions {
+  perMinute: number;
+  /** Shared counters, so several gateways enforce one limit. */
+  redis: Redis;
+  prefix: string;
+}
+
+/** Per API key when one is sent (hashed: keys never reach Redis), else per client IP. */
+export default fp<RateLimitOptions>(
+  async (app: FastifyInstance, options) => {
+    if (options.perMinute === 0) return;
+    await app.register(rateLimit, {
+      max: options.perMinute,
+      timeWindow: 60_000,
+      redis: options.redis,
+      nameSpace: `${options.prefix}:ratelimit:`,
+      // Redis being away must not turn every request into an error: probes and 503s say why.
+      skipOnError: true,
+      allowList: (request) => ['/health', '/ready', '/metrics'].includes(request.url.split('?')[0] ?? ''),
+      keyGenerator: (request) => {
+        const key = presentedKey(request);
+        return key
+          ? `key:${createHash('sha256').update(key).digest('hex').slice(0, 32)}`
+          : `ip:${request.ip}`;
+      },
+      errorResponseBuilder: (_request, context) =>
+        new DockhandError(
+          'rate_limited',
+          429,
+          `Too many requests: at most ${context.max} a minute; retry in ${context.after}.`,
+        ),
+    });
+  },
+  { name: 'rate-limit' },
+);

@@ -1,0 +1,78 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Job, JobState } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Static } from 'typebox';
+import { NotFoundError } from '../../core/errors.ts';
+import type { Enqueue } from '../../queues/enqueue.ts';
+import type { QueueSet } from '../../queues/queue-set.ts';
+import { HttpJobPayload } from '../../queues/schemas/http-jobs.ts';
+import { commonErrors, ErrorResponse } from '../schemas/common.ts';
+import { JobAccepted, JobParams, type JobStatus, JobView } from '../schemas/jobs.ts';
+
+type Status = Static<typeof JobStatus>;
+
+/** BullMQ has nine states; users of the seed's worker know four. */
+export function toStatus(state: JobState | 'unknown'): Status {
+  switch (state) {
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return 'failed';
+    default:
+      return 'queued';
+  }
+}
+
+export async function describeJob(job: Job): Promise<Static<typeof JobView>> {
+  const status = toStatus(await job.getState());
+  const view: Static<typeof JobView> = {
+    id: String(job.id),
+    status,
+    progress: typeof job.progress === 'number' ? job.progress : 0,
+    attempts: job.attemptsMade,
+    createdAt: new Date(job.timestamp).toISOString(),
+  };
+  if (job.finishedOn) view.finishedAt = new Date(job.finishedOn).toISOString();
+  if (status === 'succeeded') view.result = job.returnvalue;
+  if (job.failedReason) view.error = job.failedReason;
+  return view;
+}
+
+export default async function jobRoutes(base: FastifyInstance, deps: { enqueue: Enqueue; queues: QueueSet }) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        tags: ['http-jobs'],
+        summary: 'Queue an HTTP request to be made in the background',
+        body: HttpJobPayload,
+        response: { 202: JobAccepted, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const job = await deps.enqueue('http-jobs', request.body);
+      return reply.status(202).send({ id: String(job.id), status: 'queued' as const });
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['http-jobs'],
+        summary: 'An HTTP job with its status and, once done, its result or error',
+        params: JobParams,
+        response: { 200: JobView, 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const job = await deps.queues['http-jobs'].getJob(id);
+      if (!job) throw new NotFoundError(`No HTTP job ${id}; finished jobs are kept for 24 hours.`);
+      return describeJob(job);
+    },
+  );
+}

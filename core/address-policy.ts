@@ -1,0 +1,98 @@
+import ipaddr from 'ipaddr.js';
+import { DockhandError } from './errors.ts';
+
+/** Raised when a URL or the address it resolves to may not be fetched. Never worth a retry. */
+export class AddressRefusedError extends DockhandError {
+  constructor(message: string) {
+    super('address_refused', 400, message, 'url');
+    this.name = 'AddressRefusedError';
+  }
+}
+
+// Ranges no allowlist can open: connecting to them reaches "this host" or many hosts.
+const NEVER = new Set(['unspecified', 'broadcast', 'multicast']);
+
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/i;
+
+export function isAllowlistEntry(entry: string): boolean {
+  if (entry.includes('/')) {
+    try {
+      ipaddr.parseCIDR(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.isValid(entry) || HOSTNAME.test(entry);
+}
+
+export interface AddressPolicyOptions {
+  /** ALLOW_EXTERNAL_REQUESTS: public unicast addresses may be reached. Default false. */
+  allowExternal: boolean;
+  /** HTTP_JOBS_ALLOWLIST entries: host names, IPs or CIDRs reachable even when private. */
+  allowlist: readonly string[];
+}
+
+/**
+ * Decides whether an HTTP job may talk to a host. Only ipaddr.js's "unicast" range
+ * counts as public: every other range it names (loopback, private, CGNAT, link-local
+ * with the cloud metadata address, ULA with fd00:ec2::254, IPv4-mapped, NAT64, 6to4,
+ * reserved, ...) is private unless the allowlist names it. Deny by default means a
+ * range we forgot is refused, not reached.
+ */
+export class AddressPolicy {
+  readonly #allowExternal: boolean;
+  readonly #hosts: Set<string>;
+  readonly #cidrs: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
+
+  constructor(options: AddressPolicyOptions) {
+    this.#allowExternal = options.allowExternal;
+    this.#hosts = new Set();
+    this.#cidrs = [];
+    for (const entry of options.allowlist) {
+      if (entry.includes('/')) this.#cidrs.push(ipaddr.parseCIDR(entry));
+      else if (ipaddr.isValid(entry)) {
+        const ip = ipaddr.parse(entry);
+        this.#cidrs.push([ip, ip.kind() === 'ipv4' ? 32 : 128]);
+      } else this.#hosts.add(entry.toLowerCase().replace(/\.$/, ''));
+    }
+  }
+
+  /** Checks what can be known before DNS: the scheme and, for IP literals, the address. */
+  checkUrl(url: URL): void {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new AddressRefusedError(
+        `Only http and https URLs may be fetched, not ${url.protocol.replace(':', '')}.`,
+      );
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (ipaddr.isValid(host)) this.checkAddress(host, host);
+  }
+
+  /** Checks one resolved address for a host name; throws AddressRefusedError when refused. */
+  checkAddress(address: string, hostname: string): void {
+    const ip = ipaddr.parse(address);
+    const range = ip.range();
+    if (NEVER.has(range)) {
+      throw new AddressRefusedError(
+        `${hostname} resolves to ${address} (${range}), which HTTP jobs may never reach.`,
+      );
+    }
+    if (this.#allowlisted(ip, hostname)) return;
+    if (range === 'unicast') {
+      if (this.#allowExternal) return;
+      throw new AddressRefusedError(
+        `${hostname} is a public address and ALLOW_EXTERNAL_REQUESTS is not yes; allow it there or in HTTP_JOBS_ALLOWLIST.`,
+      );
+    }
+    throw new AddressRefusedError(
+      `${hostname} resolves to ${address} (${range}), a private address not in HTTP_JOBS_ALLOWLIST.`,
+    );
+  }
+
+  #allowlisted(ip: ipaddr.IPv4 | ipaddr.IPv6, hostname: string): boolean {
+    if (this.#hosts.has(hostname.toLowerCase().replace(/\.$/, ''))) return true;
+    return this.#cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
+  }
+}

@@ -1,0 +1,208 @@
+import path from 'node:path';
+import { type Static, Type } from 'typebox';
+import Value from 'typebox/value';
+import { isAllowlistEntry } from './address-policy.ts';
+import { ConfigError } from './errors.ts';
+
+/**
+ * The environment Dockhand reads, as one schema. Each `description` is the
+ * "what it accepts" half of the one-line error a bad value produces, so keep
+ * it short and concrete. Nothing outside this file reads `process.env`.
+ */
+const Port = (description = 'a port number from 1 to 65535') =>
+  Type.Integer({ minimum: 1, maximum: 65535, description });
+const YesNo = Type.Union(
+  ['yes', 'no', 'true', 'false'].map((v) => Type.Literal(v)),
+  { description: 'yes or no' },
+);
+const Url = (description: string) => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', description });
+
+const EnvSchema = Type.Object({
+  PORT: Port(),
+  HOST: Type.String({ minLength: 1, description: 'a host name or IP address to listen on' }),
+  API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, description: 'a byte count of at least 1024' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 0,
+    description: 'requests per minute per key or IP (0 = off)',
+  }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { description: 'one of fatal, error, warn, info, debug, trace, silent' },
+  ),
+  REDIS_URL: Url('a redis:// or rediss:// URL'),
+  QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+$', description: 'letters, digits, - and _' }),
+  DATA_DIR: Type.String({ minLength: 1, description: 'a directory path' }),
+  DOCKER_HOST: Type.Optional(Type.String({ description: 'a unix://, tcp:// or npipe:// address' })),
+  POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
+  S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
+  S3_CODE_BUCKET: Type.Optional(Type.String()),
+  S3_OUTPUT_BUCKET: Type.Optional(Type.String()),
+  AWS_REGION: Type.String({ minLength: 1, description: 'an AWS region name' }),
+  SQS_QUEUE_URL: Type.Optional(Url('an http(s):// queue URL')),
+  MINIO_ENDPOINT: Type.Optional(Type.String()),
+  MINIO_ACCESS_KEY: Type.Optional(Type.String()),
+  MINIO_SECRET_KEY: Type.Optional(Type.String()),
+  MINIO_BUCKET: Type.Optional(Type.String()),
+  LLM_PROVIDER: Type.Optional(
+    Type.Union([Type.Literal('openai'), Type.Literal('gemini')], { description: 'openai or gemini' }),
+  ),
+  OPENAI_API_KEY: Type.Optional(Type.String()),
+  OPENAI_BASE_URL: Type.Optional(Url('an http(s):// URL')),
+  OPENAI_MODEL: Type.Optional(Type.String()),
+  GOOGLE_API_KEY: Type.Optional(Type.String()),
+  GOOGLE_MODEL: Type.Optional(Type.String()),
+  CLOUD_INFRA_DATA_DIR: Type.Optional(Type.String({ minLength: 1, description: 'a directory path' })),
+  SCHEDULER_INTERVAL_SECONDS: Type.Integer({
+    minimum: 1,
+    description: 'a whole number of seconds, at least 1',
+  }),
+  ALLOW_EXTERNAL_REQUESTS: YesNo,
+  HTTP_JOBS_ALLOWLIST: Type.Optional(
+    Type.String({ description: 'a comma-separated list of hosts or CIDRs' }),
+  ),
+  HTTP_JOBS_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    description: 'a whole number from 1 to 1000',
+  }),
+  SERVICE_PROXY_PORT: Port(),
+  DATA_SERVICE_URL: Type.Optional(Url('an http(s):// URL')),
+  CONTROL_PLANE_URL: Type.Optional(Url('an http(s):// URL')),
+  HEARTBEAT_INTERVAL: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+});
+type Env = Static<typeof EnvSchema>;
+
+const DEFAULTS = {
+  PORT: 3000,
+  HOST: '127.0.0.1',
+  BODY_LIMIT_BYTES: 6 * 1024 * 1024, // Lambda's synchronous payload limit
+  RATE_LIMIT_PER_MINUTE: 6000,
+  LOG_LEVEL: 'info',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  QUEUE_PREFIX: 'dockhand',
+  DATA_DIR: './data',
+  POOL_MIN_IDLE: 2,
+  AWS_REGION: 'us-east-1',
+  SCHEDULER_INTERVAL_SECONDS: 600,
+  ALLOW_EXTERNAL_REQUESTS: 'no',
+  HTTP_JOBS_CONCURRENCY: 10,
+  SERVICE_PROXY_PORT: 9000,
+  HEARTBEAT_INTERVAL: 30,
+} as const satisfies Partial<Record<keyof Env, string | number>>;
+
+export interface Config {
+  server: {
+    port: number;
+    host: string;
+    /** Bearer keys; empty means the API is open (development). */
+    apiKeys: string[];
+    bodyLimitBytes: number;
+    rateLimitPerMinute: number;
+    logLevel: string;
+  };
+  redis: { url: string; prefix: string };
+  storage: { dataDir: string };
+  docker: { host: string | undefined; poolMinIdle: number };
+  s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
+  sqs: { queueUrl?: string };
+  minio: { endpoint?: string; accessKey?: string; secretKey?: string; bucket?: string };
+  llm: {
+    provider?: 'openai' | 'gemini';
+    openaiApiKey?: string;
+    openaiBaseUrl?: string;
+    openaiModel?: string;
+    googleApiKey?: string;
+    googleModel?: string;
+  };
+  scheduler: { intervalSeconds: number };
+  batches: { dataDir: string };
+  httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
+  exec: { serviceProxyPort: number; dataServiceUrl?: string };
+  nodes: { controlPlaneUrl?: string; heartbeatIntervalSeconds: number };
+}
+
+const list = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function parseAllowlist(value: string | undefined): string[] {
+  const entries = list(value);
+  for (const entry of entries) {
+    if (!isAllowlistEntry(entry)) {
+      throw new ConfigError(
+        'HTTP_JOBS_ALLOWLIST',
+        `HTTP_JOBS_ALLOWLIST must be a comma-separated list of hosts or CIDRs (bad entry ${JSON.stringify(entry)}).`,
+      );
+    }
+  }
+  return entries;
+}
+
+/**
+ * Reads, checks and groups the environment once. Empty strings count as unset, so a
+ * `FOO=` line in an env file means "default", as it does for most twelve-factor tools.
+ * Throws ConfigError whose message is the one line to print.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = { ...DEFAULTS };
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  const converted = Value.Convert(EnvSchema, raw) as Record<string, unknown>;
+  const firstError = Value.Errors(EnvSchema, converted)[0];
+  if (firstError) {
+    const variable = firstError.instancePath.replace(/^\//, '') || 'environment';
+    const schema = (EnvSchema.properties as Record<string, { description?: string }>)[variable];
+    const accepts = schema?.description ?? 'a valid value';
+    throw new ConfigError(variable, `${variable} must be ${accepts} (got ${JSON.stringify(raw[variable])}).`);
+  }
+  const e = converted as Env;
+  const dataDir = path.resolve(e.DATA_DIR);
+  return {
+    server: {
+      port: e.PORT,
+      host: e.HOST,
+      apiKeys: list(e.API_KEYS),
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      logLevel: e.LOG_LEVEL,
+    },
+    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    storage: { dataDir },
+    docker: { host: e.DOCKER_HOST, poolMinIdle: e.POOL_MIN_IDLE },
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      codeBucket: e.S3_CODE_BUCKET,
+      outputBucket: e.S3_OUTPUT_BUCKET,
+      region: e.AWS_REGION,
+    },
+    sqs: { queueUrl: e.SQS_QUEUE_URL },
+    minio: {
+      endpoint: e.MINIO_ENDPOINT,
+      accessKey: e.MINIO_ACCESS_KEY,
+      secretKey: e.MINIO_SECRET_KEY,
+      bucket: e.MINIO_BUCKET,
+    },
+    llm: {
+      provider: e.LLM_PROVIDER,
+      openaiApiKey: e.OPENAI_API_KEY,
+      openaiBaseUrl: e.OPENAI_BASE_URL,
+      openaiModel: e.OPENAI_MODEL,
+      googleApiKey: e.GOOGLE_API_KEY,
+      googleModel: e.GOOGLE_MODEL,
+    },
+    scheduler: { intervalSeconds: e.SCHEDULER_INTERVAL_SECONDS },
+    batches: { dataDir: path.resolve(e.CLOUD_INFRA_DATA_DIR ?? path.join(dataDir, 'cloud_infra')) },
+    httpJobs: {
+      allowExternal: e.ALLOW_EXTERNAL_REQUESTS === 'yes' || e.ALLOW_EXTERNAL_REQUESTS === 'true',
+      allowlist: parseAllowlist(e.HTTP_JOBS_ALLOWLIST),
+      concurrency: e.HTTP_JOBS_CONCURRENCY,
+    },
+    exec: { serviceProxyPort: e.SERVICE_PROXY_PORT, dataServiceUrl: e.DATA_SERVICE_URL },
+    nodes: { controlPlaneUrl: e.CONTROL_PLANE_URL, heartbeatIntervalSeconds: e.HEARTBEAT_INTERVAL },
+  };
+}

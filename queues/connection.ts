@@ -1,0 +1,53 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Workers block on Redis and must ride out a restart, so their commands never give up
+ * (BullMQ requires maxRetriesPerRequest: null). Producers serve HTTP requests, so they
+ * fail fast: a command made while Redis is away errors at once and the caller answers 503.
+ */
+export type ConnectionRole = 'worker' | 'producer';
+
+export function createRedis(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
+  const options: RedisOptions =
+    role === 'worker'
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, ...extra };
+  const redis = new Redis(url, { lazyConnect: true, ...options });
+  // ioredis reconnects by itself; without a listener each failed attempt is an unhandled 'error'.
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Connects and waits until the server answers, or throws one clear sentence. */
+export async function connectRedis(redis: Redis, url: string): Promise<Redis> {
+  try {
+    if (redis.status === 'wait') await redis.connect();
+    await redis.ping();
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`Redis at ${redactUrl(url)} does not answer (${reason}); start one or set REDIS_URL.`);
+  }
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+/**
+ * QUIT when Redis is there (pending replies arrive first), otherwise disconnect: a QUIT sent
+ * while reconnecting is refused and ioredis would go on reconnecting, keeping the process alive.
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // fall through to disconnect
+    }
+  }
+  redis.disconnect();
+}

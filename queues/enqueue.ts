@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { Job, JobsOptions } from 'bullmq';
+import type { Static, TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { ValidationError } from '../core/errors.ts';
+import type { QueueSet } from './queue-set.ts';
+import { type QueueName, queueCatalog, queueNames } from './registry.ts';
+
+export type Payload<K extends QueueName> = Static<(typeof queueCatalog)[K]['payload']>;
+
+const checkers = Object.fromEntries(
+  queueNames.map((name) => [name, Compile(queueCatalog[name].payload)]),
+) as {
+  [K in QueueName]: ReturnType<typeof Compile>;
+};
+
+function schemaAt(schema: TSchema, pointer: string): { description?: string } | undefined {
+  let current: unknown = schema;
+  for (const key of pointer.split('/').filter(Boolean)) {
+    current = (current as { properties?: Record<string, unknown> } | undefined)?.properties?.[key];
+  }
+  return current as { description?: string } | undefined;
+}
+
+/** Throws ValidationError naming the first bad field, in the words the gateway would use. */
+export function validatePayload<K extends QueueName>(name: K, data: unknown): Payload<K> {
+  const checker = checkers[name];
+  if (checker.Check(data)) return data as Payload<K>;
+  const first = checker.Errors(data)[0];
+  const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
+  const params = (first?.params ?? {}) as { additionalProperties?: string[]; requiredProperties?: string[] };
+  const named = params.additionalProperties?.[0] ?? params.requiredProperties?.[0];
+  const unknownField =
+    Boolean(params.additionalProperties?.length) ||
+    Boolean(first?.schemaPath.endsWith('/additionalProperties'));
+  const field = named ? `${where ? `${where}.` : ''}${named}` : where;
+  let message = `${field || 'payload'} ${first?.message ?? 'is invalid'}.`;
+  if (params.requiredProperties?.length) message = `${field} is required.`;
+  else if (unknownField) message = `${field} is not a known field.`;
+  else if (first && (first.keyword === 'pattern' || first.keyword === 'format')) {
+    const description = schemaAt(queueCatalog[name].payload, first.instancePath)?.description;
+    if (description)
+      message = `${field} must be ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}.`;
+  }
+  throw new ValidationError(field || 'payload', message);
+}
+
+/**
+ * The one way work enters Dockhand: the gateway, the CLI and the pub/sub bridge all call
+ * this, so a payload is checked the same way whoever sends it. Job ids are UUIDs unless the
+ * caller brings its own (an idempotency key: the same id twice is one job).
+ */
+export function createEnqueue(queues: QueueSet) {
+  return async function enqueue<K extends QueueName>(
+    name: K,
+    data: unknown,
+    options: JobsOptions = {},
+  ): Promise<Job<Payload<K>>> {
+    const payload = validatePayload(name, data);
+    const jobId = options.jobId ?? randomUUID();
+    return queues[name].add(name, payload, { ...queueCatalog[name].jobOptions, ...options, jobId });
+  };
+}
+export type Enqueue = ReturnType<typeof createEnqueue>;

@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import closeWithGrace from 'close-with-grace';
+import { type Config, loadConfig } from '../core/config.ts';
+import { DockhandError } from '../core/errors.ts';
+import { ROLES, type Role, startRole } from '../core/roles.ts';
+import { enqueueFromCli } from './enqueue-command.ts';
+
+const USAGE = `Usage:
+  dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
+  dockhand enqueue <queue> <file.json|-> [--wait] [--job-id ID]
+  dockhand openapi                              print the OpenAPI document
+`;
+
+/** Exit codes: 0 ok, 1 runtime failure (or the job failed), 2 bad usage or bad input. */
+async function main(argv: string[]): Promise<number> {
+  const [command = 'all', ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = loadConfig();
+  if ((ROLES as readonly string[]).includes(command)) return runRole(command as Role, config);
+  if (command === 'enqueue') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { wait: { type: 'boolean', default: false }, 'job-id': { type: 'string' } },
+    });
+    const [queue, source] = positionals;
+    if (!queue || !source)
+      throw new DockhandError('usage', 2, 'enqueue needs a queue name and a file (or - for stdin).');
+    return enqueueFromCli(config, { queue, source, wait: values.wait ?? false, jobId: values['job-id'] });
+  }
+  if (command === 'openapi') {
+    const running = await startRole('gateway', config, { listen: false });
+    try {
+      process.stdout.write(`${JSON.stringify(running.app.swagger(), null, 2)}\n`);
+    } finally {
+      await running.close();
+    }
+    return 0;
+  }
+  throw new DockhandError('usage', 2, `Unknown command ${JSON.stringify(command)}.\n${USAGE}`);
+}
+
+async function runRole(role: Role, config: Config): Promise<number> {
+  const running = await startRole(role, config, { logger: { level: config.server.logLevel } });
+  running.app.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
+  // First signal: graceful (active jobs finish, up to a minute: the longest HTTP job). Second: exit now.
+  closeWithGrace({ delay: 65_000 }, async ({ signal, err }) => {
+    if (err) running.app.log.error({ err }, 'fatal error, shutting down');
+    else running.app.log.info({ signal }, 'shutting down');
+    await running.close();
+  });
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // One sentence for the person at the terminal; a stack only for what we did not foresee.
+    if (err instanceof DockhandError) {
+      process.stderr.write(`dockhand: ${err.message}\n`);
+      process.exit(err.statusCode === 2 || err.statusCode === 400 || err.code === 'config_error' ? 2 : 1);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (/does not answer|ENOENT|EACCES/.test(message)) process.stderr.write(`dockhand: ${message}\n`);
+    else process.stderr.write(`dockhand: ${err instanceof Error ? err.stack : message}\n`);
+    process.exit(1);
+  },
+);

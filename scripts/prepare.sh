@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What `npm start` and `npm test` run first: makes npm deps, a Redis and a Docker engine
+# available, installing only from npm and Debian's packages. Idempotent and silent when
+# everything is already there; one sentence and a non-zero exit when something cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "prepare: $*" >&2; }
+die() { echo "dockhand: $*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1; fi
+}
+
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_updated" = 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. npm dependencies, when missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed; check that the npm registry is reachable."
+fi
+
+# Reads REDIS_URL and DOCKER_HOST the way Dockhand will (and stops here on a bad value).
+probe() { node --import tsx scripts/probe.ts; }
+eval "$(probe)"
+
+# 2. Redis: the one REDIS_URL names, else a local redis-server started here.
+if [ "$REDIS_UP" != 1 ]; then
+  [ "$REDIS_LOCAL" = 1 ] || die "Redis at $REDIS_SHOWN does not answer; start it or set REDIS_URL to one that does."
+  if ! command -v redis-server >/dev/null 2>&1; then
+    say "installing redis-server from Debian"
+    apt_install redis-server || die "redis-server is not installed and could not be (needs root and apt); install Redis or set REDIS_URL."
+  fi
+  mkdir -p "$DATA_DIR/redis"
+  say "starting redis-server on port $REDIS_PORT (append-only file in $DATA_DIR/redis)"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA_DIR/redis" \
+    --appendonly yes --save '' --logfile "$DATA_DIR/redis/redis.log" >/dev/null
+  for _ in $(seq 1 50); do eval "$(probe)"; [ "$REDIS_UP" = 1 ] && break; sleep 0.2; done
+  [ "$REDIS_UP" = 1 ] || die "redis-server did not start; see $DATA_DIR/redis/redis.log."
+fi
+
+# 3. Docker: the engine DOCKER_HOST names, else dockerd from Debian's docker.io started here.
+if [ "$DOCKER_UP" != 1 ]; then
+  [ "$DOCKER_LOCAL" = 1 ] || die "The Docker engine at DOCKER_HOST does not answer; start it or unset DOCKER_HOST."
+  if ! command -v dockerd >/dev/null 2>&1; then
+    say "installing docker.io from Debian"
+    apt_install docker.io || die "dockerd is not installed and could not be (needs root and apt); install docker.io or set DOCKER_HOST."
+  fi
+  as_root true || die "dockerd must run as root; start a Docker engine or set DOCKER_HOST."
+  say "starting dockerd (log: /var/log/dockhand-dockerd.log)"
+  as_root sh -c 'nohup dockerd >/var/log/dockhand-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do eval "$(probe)"; [ "$DOCKER_UP" = 1 ] && break; sleep 0.5; done
+  [ "$DOCKER_UP" = 1 ] || die "dockerd did not start; see /var/log/dockhand-dockerd.log."
+fi

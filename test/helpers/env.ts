@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Test } from 'tap';
+import { type Config, loadConfig } from '../../core/config.ts';
+import { type Role, type RoleOptions, startRole } from '../../core/roles.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A config on the test Redis with a prefix of its own, so tests never see each other's jobs. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    REDIS_URL,
+    QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
+    PORT: '3000',
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  };
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig(testEnv(overrides));
+}
+
+/** Deletes every key under a prefix: what a test leaves in Redis goes with it. */
+export async function wipePrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Starts a role for one test and tears it down (and its keys) when the test ends. */
+export async function startTestRole(t: Test, role: Role, config: Config, options: RoleOptions = {}) {
+  const running = await startRole(role, config, { listen: false, ...options });
+  t.teardown(async () => {
+    await running.close();
+    await wipePrefix(config.redis.prefix);
+  });
+  return running;
+}
