@@ -1,0 +1,160 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import t from 'tap';
+import { REDIS_URL, startTestRole, testConfig, testEnv, wipePrefix } from '../helpers/env.ts';
+import { freePort } from '../helpers/redis-server.ts';
+import { startTargetServer } from '../helpers/target-server.ts';
+
+const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
+const target = await startTargetServer();
+t.teardown(() => target.close());
+
+function run(args: string[], env: Record<string, string>, stdin?: string) {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  child.stdin.end(stdin ?? '');
+  return {
+    child,
+    done: once(child, 'exit').then(([code]) => ({ code: code as number, stdout, stderr })),
+    output: () => stdout,
+  };
+}
+
+t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
+  const env = testEnv({ HTTP_JOBS_ALLOWLIST: '127.0.0.1' });
+  const config = testConfig(env);
+  await startTestRole(t, 'worker', config);
+  const file = path.join(tmpdir(), `dockhand-job-${process.pid}.json`);
+  await writeFile(file, JSON.stringify({ url: `${target.url}/ok` }));
+
+  const queued = await run(['enqueue', 'http-jobs', file], env).done;
+  t.equal(queued.code, 0, queued.stderr);
+  t.match(queued.stdout.trim(), /^[0-9a-f-]{36}$/);
+
+  const waited = await run(
+    ['enqueue', 'http-jobs', '-', '--wait'],
+    env,
+    JSON.stringify({ url: `${target.url}/ok` }),
+  ).done;
+  t.equal(waited.code, 0, waited.stderr);
+  const [id, ...rest] = waited.stdout.split('\n');
+  t.match(id, /^[0-9a-f-]{36}$/);
+  const result = JSON.parse(rest.join('\n'));
+  t.equal(result.statusCode, 200);
+  t.equal(result.body, 'ok');
+
+  const refused = await run(
+    ['enqueue', 'http-jobs', '-', '--wait'],
+    env,
+    JSON.stringify({ url: 'http://169.254.169.254/' }),
+  ).done;
+  t.equal(refused.code, 1, 'a failed job exits 1');
+  t.match(refused.stderr, /failed: .*169\.254\.169\.254/);
+
+  const own = await run(
+    ['enqueue', 'http-jobs', '-', '--job-id', 'my-key'],
+    env,
+    JSON.stringify({ url: `${target.url}/ok` }),
+  ).done;
+  t.equal(own.stdout.trim(), 'my-key', 'a caller-chosen id is kept (idempotency key)');
+
+  const bad = await run(['enqueue', 'http-jobs', '-'], env, JSON.stringify({ url: 'ftp://x' })).done;
+  t.equal(bad.code, 2);
+  t.equal(bad.stderr.trim(), 'dockhand: url must be an absolute http or https URL.');
+
+  const notJson = await run(['enqueue', 'http-jobs', '-'], env, '{nope').done;
+  t.equal(notJson.code, 2);
+  t.match(notJson.stderr, /stdin is not valid JSON/);
+
+  const noQueue = await run(['enqueue', 'nope', '-'], env, '{}').done;
+  t.equal(noQueue.code, 2);
+  t.match(noQueue.stderr, /No queue nope; queues are functions, exec, batches, http-jobs, scheduler/);
+
+  const badConfig = await run(['enqueue', 'http-jobs', '-'], { ...env, REDIS_URL: 'nope' }, '{}').done;
+  t.equal(badConfig.code, 2);
+  t.equal(badConfig.stderr.trim(), 'dockhand: REDIS_URL must be a redis:// or rediss:// URL (got "nope").');
+
+  const noRedis = await run(
+    ['enqueue', 'http-jobs', '-'],
+    { ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+    '{"url":"http://x.test/"}',
+  ).done;
+  t.equal(noRedis.code, 1);
+  t.match(
+    noRedis.stderr,
+    /^dockhand: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer .*set REDIS_URL\.\n$/,
+  );
+  t.notMatch(noRedis.stderr, /\n\s+at /, 'no stack trace');
+});
+
+async function waitForLog(child: ChildProcess, pattern: RegExp): Promise<void> {
+  let buffer = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      buffer += d;
+      if (pattern.test(buffer)) {
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited ${code} before ${pattern}: ${buffer}`)));
+  });
+}
+
+t.test('SIGTERM lets an in-flight job finish before the worker exits', async (t) => {
+  const env = testEnv({
+    HTTP_JOBS_ALLOWLIST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    PORT: String(await freePort()),
+  });
+  t.teardown(() => wipePrefix(env.QUEUE_PREFIX as string));
+  const worker = run(['worker'], env);
+  t.teardown(() => {
+    if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+  });
+  await waitForLog(worker.child, /dockhand started/);
+
+  const queue = new Queue('http-jobs', { connection: { url: REDIS_URL }, prefix: env.QUEUE_PREFIX });
+  const events = new QueueEvents('http-jobs', { connection: { url: REDIS_URL }, prefix: env.QUEUE_PREFIX });
+  t.teardown(async () => {
+    await queue.close();
+    await events.close();
+  });
+  await events.waitUntilReady();
+  const arrived = once(target.server, 'request');
+  const job = await queue.add('http-jobs', { url: `${target.url}/slow?ms=1500` }, { jobId: 'in-flight' });
+  await arrived; // the worker is mid-request now
+  worker.child.kill('SIGTERM');
+  const finished = await job.waitUntilFinished(events);
+  t.equal(finished.body, 'slow', 'the job completed after the signal');
+  const { code, stdout } = await worker.done;
+  t.equal(code, 0, 'clean exit');
+  t.match(stdout, /shutting down/);
+  t.equal(await (await queue.getJob('in-flight'))?.getState(), 'completed');
+
+  // A job added while no worker runs simply waits for the next one: nothing is lost.
+  const later = await queue.add('http-jobs', { url: `${target.url}/ok` }, { jobId: 'later' });
+  t.equal(await later.getState(), 'waiting');
+  const second = run(['worker'], env);
+  t.teardown(() => {
+    if (second.child.exitCode === null) second.child.kill('SIGKILL');
+  });
+  t.equal((await later.waitUntilFinished(events)).body, 'ok', 'picked up by the next worker');
+  second.child.kill('SIGTERM');
+  t.equal((await second.done).code, 0);
+});
