@@ -9,8 +9,8 @@ import { ConfigError } from './errors.ts';
  * "what it accepts" half of the one-line error a bad value produces, so keep
  * it short and concrete. Nothing outside this file reads `process.env`.
  */
-const Port = (description = 'a port number from 1 to 65535') =>
-  Type.Integer({ minimum: 1, maximum: 65535, description });
+const Port = (description = 'a port number from 1 to 65535', minimum = 1) =>
+  Type.Integer({ minimum, maximum: 65535, description });
 const YesNo = Type.Union(
   ['yes', 'no', 'true', 'false'].map((v) => Type.Literal(v)),
   { description: 'yes or no' },
@@ -18,7 +18,7 @@ const YesNo = Type.Union(
 const Url = (description: string) => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', description });
 
 const EnvSchema = Type.Object({
-  PORT: Port(),
+  PORT: Port('a port number from 0 (any free port) to 65535', 0),
   HOST: Type.String({ minLength: 1, description: 'a host name or IP address to listen on' }),
   API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, description: 'a byte count of at least 1024' }),

@@ -36,7 +36,7 @@ t.test('values are parsed and grouped', async (t) => {
 });
 
 const bad: Array<[Record<string, string>, string, RegExp]> = [
-  [{ PORT: 'abc' }, 'PORT', /PORT must be a port number from 1 to 65535 \(got "abc"\)/],
+  [{ PORT: 'abc' }, 'PORT', /PORT must be a port number from 0 \(any free port\) to 65535 \(got "abc"\)/],
   [{ PORT: '70000' }, 'PORT', /PORT must be/],
   [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
   [{ ALLOW_EXTERNAL_REQUESTS: 'maybe' }, 'ALLOW_EXTERNAL_REQUESTS', /must be yes or no/],
