@@ -27,7 +27,12 @@ apt_install() {
 # 1. npm dependencies, when missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed; check that the npm registry is reachable."
+  # npm 11 leaves other platforms' optional packages out of the lock file it writes, and
+  # then its own `npm ci` calls that lock out of sync; `npm install` honours the same
+  # pinned versions and accepts it.
+  npm ci --no-audit --no-fund --loglevel=silent >&2 2>/dev/null \
+    || npm install --no-audit --no-fund --loglevel=error >&2 \
+    || die "npm could not install the dependencies; check that the npm registry is reachable."
 fi
 
 # Reads REDIS_URL and DOCKER_HOST the way Dockhand will (and stops here on a bad value).
