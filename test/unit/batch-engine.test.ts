@@ -1,0 +1,149 @@
+import t from 'tap';
+import { METRIC_BY_FILE, METRICS } from '../../processors/batches/catalog.ts';
+import { type MetricInput, scoreBatch } from '../../processors/batches/engine.ts';
+import { README_AVAILABILITY, README_LB, sampleBatch } from '../helpers/batch-samples.ts';
+
+const asInputs = (files: Record<string, unknown>): Record<string, MetricInput> =>
+  Object.fromEntries(
+    Object.entries(files).map(([file, value]) => [
+      METRIC_BY_FILE[file] as string,
+      { ok: true, value } as MetricInput,
+    ]),
+  );
+
+t.test('the README example batch scores its two metrics and nothing else', async (t) => {
+  const result = scoreBatch(
+    asInputs({ 'lb_performance.json': README_LB, 'availability_incidents.json': README_AVAILABILITY }),
+  );
+  t.same(Object.keys(result.metrics).sort(), ['availability.incidents', 'lb.performance']);
+  const lb = result.metrics['lb.performance'];
+  t.equal(lb?.metric_id, 'lb.performance');
+  t.ok((lb?.score ?? 0) >= 4 && (lb?.score ?? 0) <= 5, `well inside its SLO scores 4–5 (${lb?.score})`);
+  t.same(lb?.gaps, []);
+  t.ok((lb?.confidence ?? 0) >= 0.85);
+  t.equal(result.metrics['availability.incidents']?.score, 5, 'no incidents, no breaches');
+  t.equal(result.summary.scored_metrics, 2);
+  t.same(Object.keys(result.summary.category_scores), ['reliability']);
+  t.equal(result.summary.overall_score, result.summary.category_scores.reliability);
+  t.equal(result.summary.breakdown[0]?.metrics.length, 2);
+});
+
+t.test('a batch with all 16 files scores all 16 with full confidence', async (t) => {
+  const result = scoreBatch(asInputs(sampleBatch(1)));
+  t.equal(Object.keys(result.metrics).length, 16);
+  t.equal(result.summary.scored_metrics, 16);
+  for (const [id, m] of Object.entries(result.metrics)) {
+    t.same(m.gaps, [], `${id} has no gaps`);
+    t.ok(m.score >= 3.5, `${id} healthy input scores well (${m.score})`);
+    t.equal(Math.round(m.score * 10) / 10, m.score, `${id} has one decimal`);
+    t.ok(m.confidence > 0.5 && m.confidence <= 1, `${id} confidence ${m.confidence}`);
+    t.type(m.rationale, 'string');
+  }
+  t.same(Object.keys(result.summary.category_scores).sort(), [
+    'cost',
+    'efficiency',
+    'reliability',
+    'security',
+  ]);
+  t.ok(result.summary.overall_score !== null && result.summary.overall_score >= 3.5);
+});
+
+t.test('scores move the right way: a worse estate never scores higher', async (t) => {
+  const qualities = [1, 0.9, 0.75, 0.6, 0.45, 0.3, 0.15, 0];
+  const runs = qualities.map((q) => scoreBatch(asInputs(sampleBatch(q))));
+  for (const id of Object.keys(METRICS)) {
+    const scores = runs.map((r) => r.metrics[id]?.score ?? Number.NaN);
+    for (let i = 1; i < scores.length; i++) {
+      t.ok((scores[i] as number) <= (scores[i - 1] as number), `${id}: ${scores.join(' ≥ ')}`);
+    }
+    t.ok((scores[scores.length - 1] as number) < (scores[0] as number), `${id} reacts to a worse input`);
+  }
+  const overall = runs.map((r) => r.summary.overall_score ?? 0);
+  for (let i = 1; i < overall.length; i++) t.ok((overall[i] as number) <= (overall[i - 1] as number));
+});
+
+// Targeted single-field changes, each making one thing worse.
+const worse: Array<[string, unknown, unknown]> = [
+  [
+    'lb.performance',
+    README_LB,
+    { ...README_LB, load_balancers: [{ ...README_LB.load_balancers[0], lat_p95: 390 }] },
+  ],
+  [
+    'lb.performance',
+    README_LB,
+    { ...README_LB, load_balancers: [{ ...README_LB.load_balancers[0], r5xx: 0.02 }] },
+  ],
+  [
+    'lb.performance',
+    README_LB,
+    { ...README_LB, load_balancers: [{ ...README_LB.load_balancers[0], unhealthy_minutes: 300 }] },
+  ],
+  [
+    'availability.incidents',
+    README_AVAILABILITY,
+    { ...README_AVAILABILITY, incidents: [{ id: 'x', severity: 'sev1', duration_minutes: 30 }] },
+  ],
+  ['availability.incidents', README_AVAILABILITY, { ...README_AVAILABILITY, slo_breaches: [{ at: 'x' }] }],
+  [
+    'compute.utilization',
+    { instances: [{ id: 'a', cpu_avg: 0.5 }] },
+    { instances: [{ id: 'a', cpu_avg: 0.05 }] },
+  ],
+  [
+    'compute.utilization',
+    { instances: [{ id: 'a', cpu_avg: 0.5 }] },
+    { instances: [{ id: 'a', cpu_avg: 0.97 }] },
+  ],
+  ['security.iam_risk', { root_mfa_enabled: true, users: [] }, { root_mfa_enabled: false, users: [] }],
+  [
+    'security.vuln_patch',
+    { findings: [{ id: 'a', severity: 'critical', age_days: 3 }] },
+    { findings: [{ id: 'a', severity: 'critical', age_days: 30 }] },
+  ],
+  [
+    'cost.idle_underutilized',
+    { total_monthly_cost: 100, idle_monthly_cost: 1 },
+    { total_monthly_cost: 100, idle_monthly_cost: 30 },
+  ],
+];
+t.test('single-field regressions never raise a score', async (t) => {
+  for (const [id, good, bad] of worse) {
+    const scorer = METRICS[id]?.scorer;
+    const a = scorer?.score(good).score ?? 0;
+    const b = scorer?.score(bad).score ?? 0;
+    t.ok(b < a, `${id}: ${a} → ${b}`);
+  }
+});
+
+t.test('malformed input lowers confidence and lists gaps, never throws', async (t) => {
+  const shapes: unknown[] = [
+    {},
+    null,
+    [],
+    'text',
+    42,
+    { load_balancers: 'x', resources: {}, instances: [null, 7] },
+  ];
+  for (const [id, entry] of Object.entries(METRICS)) {
+    for (const shape of shapes) {
+      const m = entry.scorer.score(shape);
+      t.equal(m.metric_id, id);
+      t.ok(m.gaps.length > 0, `${id} on ${JSON.stringify(shape)} lists a gap`);
+      t.ok(m.confidence < 0.5, `${id} on ${JSON.stringify(shape)} has low confidence (${m.confidence})`);
+      t.ok(m.score >= 0 && m.score <= 5);
+    }
+  }
+  const partial = METRICS['lb.performance']?.scorer.score({
+    ...README_LB,
+    load_balancers: [{ id: 'x', lat_p95: 'fast', lat_p99: 240, r5xx: 0.002 }],
+  });
+  t.ok(partial && partial.confidence < 0.9 && partial.confidence > 0, 'one bad field costs some confidence');
+  t.match(partial?.gaps, [/lat_p95 is not a number/]);
+
+  const unreadable = scoreBatch({ 'lb.performance': { ok: false, error: 'Unexpected token' } });
+  t.equal(unreadable.metrics['lb.performance']?.confidence, 0);
+  t.match(unreadable.metrics['lb.performance']?.gaps, [/lb_performance.json: Unexpected token/]);
+  t.equal(unreadable.summary.scored_metrics, 0, 'an unscored metric does not count');
+  t.equal(unreadable.summary.overall_score, null);
+});
