@@ -1,9 +1,11 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
 import type { HealthCheck } from '../core/health.ts';
+import type { BatchFolders } from '../processors/batches/folder.ts';
+import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import auth from './plugins/auth.ts';
@@ -12,6 +14,7 @@ import errorHandler from './plugins/error-handler.ts';
 import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
+import batchRoutes from './routes/batches.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 
@@ -23,7 +26,10 @@ export interface AppDeps {
   enqueue: Enqueue;
   health: HealthCheck;
   registry: Registry;
-  logger?: FastifyServerOptions['logger'];
+  logger: FastifyBaseLogger;
+  folders: BatchFolders;
+  /** What a tick runs; POST /batches/tick runs them now, in this process. */
+  tickHandlers: readonly TickHandler[];
 }
 
 /**
@@ -33,7 +39,7 @@ export interface AppDeps {
  */
 export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway') {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    loggerInstance: deps.logger,
     bodyLimit: deps.config.server.bodyLimitBytes,
     // Behind a proxy the client IP is in X-Forwarded-For; directly exposed, this is harmless.
     trustProxy: true,
@@ -69,6 +75,12 @@ export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway
 
   await app.register(bullBoard, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
+  await app.register(batchRoutes, {
+    enqueue: deps.enqueue,
+    queues: deps.queues,
+    folders: deps.folders,
+    tickHandlers: deps.tickHandlers,
+  });
   return app;
 }
 export type App = Awaited<ReturnType<typeof buildApp>>;

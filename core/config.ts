@@ -53,6 +53,15 @@ const EnvSchema = Type.Object({
   GOOGLE_API_KEY: Type.Optional(Type.String()),
   GOOGLE_MODEL: Type.Optional(Type.String()),
   CLOUD_INFRA_DATA_DIR: Type.Optional(Type.String({ minLength: 1, description: 'a directory path' })),
+  BATCHES_PER_TICK: Type.Integer({
+    minimum: 0,
+    description: 'a whole number, 0 meaning all pending batches',
+  }),
+  BATCH_LOCK_STALE_SECONDS: Type.Integer({
+    minimum: 1,
+    description: 'a whole number of seconds, at least 1',
+  }),
+  BATCH_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'a path to a config.yaml' })),
   SCHEDULER_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     description: 'a whole number of seconds, at least 1',
@@ -85,6 +94,8 @@ const DEFAULTS = {
   POOL_MIN_IDLE: 2,
   AWS_REGION: 'us-east-1',
   SCHEDULER_INTERVAL_SECONDS: 600,
+  BATCHES_PER_TICK: 0,
+  BATCH_LOCK_STALE_SECONDS: 1800,
   ALLOW_EXTERNAL_REQUESTS: 'no',
   HTTP_JOBS_CONCURRENCY: 10,
   SERVICE_PROXY_PORT: 9000,
@@ -116,7 +127,7 @@ export interface Config {
     googleModel?: string;
   };
   scheduler: { intervalSeconds: number };
-  batches: { dataDir: string };
+  batches: { dataDir: string; perTick: number; staleLockSeconds: number; configFile?: string };
   httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
   exec: { serviceProxyPort: number; dataServiceUrl?: string };
   nodes: { controlPlaneUrl?: string; heartbeatIntervalSeconds: number };
@@ -196,7 +207,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       googleModel: e.GOOGLE_MODEL,
     },
     scheduler: { intervalSeconds: e.SCHEDULER_INTERVAL_SECONDS },
-    batches: { dataDir: path.resolve(e.CLOUD_INFRA_DATA_DIR ?? path.join(dataDir, 'cloud_infra')) },
+    batches: {
+      dataDir: path.resolve(e.CLOUD_INFRA_DATA_DIR ?? path.join(dataDir, 'cloud_infra')),
+      perTick: e.BATCHES_PER_TICK,
+      staleLockSeconds: e.BATCH_LOCK_STALE_SECONDS,
+      configFile: e.BATCH_CONFIG ? path.resolve(e.BATCH_CONFIG) : undefined,
+    },
     httpJobs: {
       allowExternal: e.ALLOW_EXTERNAL_REQUESTS === 'yes' || e.ALLOW_EXTERNAL_REQUESTS === 'true',
       allowlist: parseAllowlist(e.HTTP_JOBS_ALLOWLIST),

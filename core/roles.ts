@@ -1,7 +1,11 @@
 import { Worker } from 'bullmq';
-import type { FastifyServerOptions } from 'fastify';
+import { type LoggerOptions, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type App, buildApp } from '../api/app.ts';
+import { createBatchFolders } from '../processors/batches/folder.ts';
+import { createNarrator } from '../processors/batches/narrative.ts';
+import { loadBatchSettings } from '../processors/batches/settings.ts';
+import { createBatchDiscovery, createBatchesProcessor } from '../processors/batches.ts';
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import type { ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
@@ -21,7 +25,8 @@ export const ROLES = ['all', 'gateway', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface RoleOptions {
-  logger?: FastifyServerOptions['logger'];
+  /** pino options; default silent (tests). The CLI passes the configured level. */
+  logger?: LoggerOptions;
   /** Extra tick handlers (tests; later issues register theirs in tickHandlers()). */
   tickHandlers?: TickHandler[];
   /** Listen on config.server.port; false leaves the app for inject(). Default true. */
@@ -57,13 +62,22 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   const health = createHealth({ redis: producer, docker, isShuttingDown: () => shuttingDown });
   registerQueueGauges(registry, queues);
 
+  const logger = pino(options.logger ?? { level: 'silent' });
+  const batchLog = logger.child({ component: 'batches' });
+  const folders = createBatchFolders(loadBatchSettings(config.batches));
+  const narrator = createNarrator(config.llm, (line) => batchLog.warn(line));
+  const tickHandlers = [
+    createBatchDiscovery({ folders, enqueue, log: (line) => batchLog.info(line) }),
+    ...(options.tickHandlers ?? []),
+  ];
+
   const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const processors: ProcessorMap = {
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
-    scheduler: createSchedulerProcessor(options.tickHandlers ?? []),
+    scheduler: createSchedulerProcessor(tickHandlers),
     functions: null,
     exec: null,
-    batches: null,
+    batches: createBatchesProcessor({ folders, narrator, log: (line) => batchLog.info(line) }),
   };
   const concurrency: Partial<Record<QueueName, number>> = { 'http-jobs': config.httpJobs.concurrency };
 
@@ -89,7 +103,7 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   }
 
   const app = await buildApp(
-    { config, redis: producer, queues, enqueue, health, registry, logger: options.logger },
+    { config, redis: producer, queues, enqueue, health, registry, logger, folders, tickHandlers },
     role === 'all' || role === 'gateway' ? 'gateway' : 'ops',
   );
   let url: string | undefined;

@@ -11,20 +11,31 @@ export interface TickHandler {
   run(context: { tickId: string; reason: string }): Promise<unknown>;
 }
 
-/** Runs every handler; one failing does not stop the others, but fails the tick so it shows. */
+/** Runs every handler; one failing does not stop the others. */
+export async function runTick(
+  handlers: readonly TickHandler[],
+  context: { tickId: string; reason: string },
+): Promise<TickSummary> {
+  const summary: TickSummary = { handlers: {} };
+  await Promise.all(
+    handlers.map(async (handler) => {
+      try {
+        summary.handlers[handler.name] = { ok: true, result: await handler.run(context) };
+      } catch (err) {
+        summary.handlers[handler.name] = { ok: false, error: coerceError(err).message };
+      }
+    }),
+  );
+  return summary;
+}
+
+/** The `scheduler` queue's processor: a tick with a failed handler fails, so it shows in Bull Board. */
 export function createSchedulerProcessor(handlers: readonly TickHandler[]) {
   return async (job: Job<{ reason?: string }>): Promise<TickSummary> => {
-    const summary: TickSummary = { handlers: {} };
-    const context = { tickId: String(job.id), reason: job.data.reason ?? 'interval' };
-    await Promise.all(
-      handlers.map(async (handler) => {
-        try {
-          summary.handlers[handler.name] = { ok: true, result: await handler.run(context) };
-        } catch (err) {
-          summary.handlers[handler.name] = { ok: false, error: coerceError(err).message };
-        }
-      }),
-    );
+    const summary = await runTick(handlers, {
+      tickId: String(job.id),
+      reason: job.data.reason ?? 'interval',
+    });
     const failed = Object.entries(summary.handlers).filter(([, r]) => !r.ok);
     if (failed.length > 0) {
       throw new Error(`Tick handlers failed: ${failed.map(([name, r]) => `${name}: ${r.error}`).join('; ')}`);

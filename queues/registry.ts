@@ -1,5 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 import { type TSchema, Type } from 'typebox';
+import type { BatchOutcome } from '../processors/batches/run-batch.ts';
+import { BatchJobPayload } from './schemas/batches.ts';
 import { HttpJobPayload, type HttpJobResult } from './schemas/http-jobs.ts';
 
 export interface QueueDefinition {
@@ -25,7 +27,7 @@ const Pending = Type.Object({}, { additionalProperties: true });
 export const queueCatalog = {
   functions: { payload: Pending, jobOptions: retried },
   exec: { payload: Pending, jobOptions: { ...keepFinished, attempts: 1 } },
-  batches: { payload: Pending, jobOptions: retried },
+  batches: { payload: BatchJobPayload, jobOptions: retried },
   'http-jobs': { payload: HttpJobPayload, jobOptions: retried },
   // Ticks are not retried: the next tick comes anyway, and every handler is idempotent.
   scheduler: {
@@ -41,7 +43,7 @@ export const queueNames = Object.keys(queueCatalog) as QueueName[];
 export interface QueueResults {
   functions: unknown;
   exec: unknown;
-  batches: unknown;
+  batches: BatchOutcome;
   'http-jobs': HttpJobResult;
   scheduler: TickSummary;
 }

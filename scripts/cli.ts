@@ -3,11 +3,13 @@ import closeWithGrace from 'close-with-grace';
 import { type Config, loadConfig } from '../core/config.ts';
 import { DockhandError } from '../core/errors.ts';
 import { ROLES, type Role, startRole } from '../core/roles.ts';
+import { batchRunOnce } from './batch-command.ts';
 import { enqueueFromCli } from './enqueue-command.ts';
 
 const USAGE = `Usage:
   dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
   dockhand enqueue <queue> <file.json|-> [--wait] [--job-id ID]
+  dockhand batch run-once                       score the newest pending batch (exit 0 ok, 1 engine, 2 write)
   dockhand openapi                              print the OpenAPI document
 `;
 
@@ -30,6 +32,11 @@ async function main(argv: string[]): Promise<number> {
     if (!queue || !source)
       throw new DockhandError('usage', 2, 'enqueue needs a queue name and a file (or - for stdin).');
     return enqueueFromCli(config, { queue, source, wait: values.wait ?? false, jobId: values['job-id'] });
+  }
+  if (command === 'batch') {
+    if (rest[0] !== 'run-once')
+      throw new DockhandError('usage', 2, `Usage: dockhand batch run-once\n${USAGE}`);
+    return batchRunOnce(config);
   }
   if (command === 'openapi') {
     const running = await startRole('gateway', config, { listen: false });

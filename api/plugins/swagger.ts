@@ -26,6 +26,7 @@ export default fp(
         tags: [
           { name: 'operations', description: 'Health, readiness, metrics.' },
           { name: 'http-jobs', description: 'Fetch user-given URLs in the background, safely.' },
+          { name: 'batches', description: 'Score cloud-infrastructure metric batches into result.json.' },
         ],
       },
     });

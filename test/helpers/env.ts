@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
 import { type Config, loadConfig } from '../../core/config.ts';
@@ -13,6 +17,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
     PORT: '3000',
     LOG_LEVEL: 'silent',
+    DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dockhand-test-')),
     ...overrides,
   };
 }
@@ -42,6 +47,8 @@ export async function startTestRole(t: Test, role: Role, config: Config, options
   t.teardown(async () => {
     await running.close();
     await wipePrefix(config.redis.prefix);
+    if (config.storage.dataDir.startsWith(tmpdir()))
+      await rm(config.storage.dataDir, { recursive: true, force: true });
   });
   return running;
 }

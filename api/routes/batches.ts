@@ -1,0 +1,140 @@
+import fs from 'node:fs/promises';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Static } from 'typebox';
+import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { METRIC_BY_FILE } from '../../processors/batches/catalog.ts';
+import type { BatchFolder, BatchFolders } from '../../processors/batches/folder.ts';
+import { batchJobId } from '../../processors/batches.ts';
+import { runTick, type TickHandler } from '../../processors/scheduler.ts';
+import type { Enqueue } from '../../queues/enqueue.ts';
+import type { QueueSet } from '../../queues/queue-set.ts';
+import {
+  BatchList,
+  BatchParams,
+  BatchResultSchema,
+  BatchView,
+  CreateBatchBody,
+  TickResult,
+} from '../schemas/batches.ts';
+import { commonErrors, ErrorResponse } from '../schemas/common.ts';
+
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$/;
+
+interface Deps {
+  enqueue: Enqueue;
+  queues: QueueSet;
+  folders: BatchFolders;
+  tickHandlers: readonly TickHandler[];
+}
+
+/** Folder state and queue state, in the contract's four words. */
+async function view(folder: BatchFolder, queues: QueueSet): Promise<Static<typeof BatchView>> {
+  const base = { name: folder.name, path: folder.path, files: folder.files, folderState: folder.state };
+  if (folder.state === 'processed') return { ...base, status: 'done' };
+  if (folder.state === 'locked') return { ...base, status: 'processing' };
+  const job = await queues.batches.getJob(batchJobId(folder.path));
+  if (!job) return { ...base, status: 'pending' };
+  const state = await job.getState();
+  const jobId = String(job.id);
+  if (state === 'active') return { ...base, status: 'processing', jobId };
+  if (state === 'failed') return { ...base, status: 'failed', jobId, error: job.failedReason };
+  return { ...base, status: 'pending', jobId };
+}
+
+export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post(
+    '/batches',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Create Inputs/<name>/ with metric files and queue it for scoring',
+        body: CreateBatchBody,
+        response: { 201: BatchView, 409: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const { name, files } = request.body;
+      const contents: Record<string, string> = {};
+      for (const [file, value] of Object.entries(files)) {
+        if (!FILE_NAME.test(file)) {
+          throw new ValidationError(
+            `body.files.${file}`,
+            `body.files.${file} must be a plain file name ending in .json.`,
+          );
+        }
+        contents[file] = `${JSON.stringify(value, null, 2)}\n`;
+      }
+      if (!Object.keys(contents).some((f) => METRIC_BY_FILE[f])) {
+        throw new ValidationError(
+          'body.files',
+          `body.files names no metric file (e.g. ${Object.keys(METRIC_BY_FILE)[0]}).`,
+        );
+      }
+      if (!(await deps.folders.create(name, contents))) {
+        throw new DockhandError(
+          'conflict',
+          409,
+          `Batch ${name} already exists; batches are never re-run, use a new name.`,
+          'body.name',
+        );
+      }
+      const folder = (await deps.folders.get(name)) as BatchFolder;
+      await deps.enqueue('batches', { name }, { jobId: batchJobId(folder.path) });
+      return reply.status(201).send(await view(folder, deps.queues));
+    },
+  );
+
+  app.get(
+    '/batches',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Every batch folder with its status',
+        response: { 200: BatchList, ...commonErrors },
+      },
+    },
+    async () => {
+      const folders = await deps.folders.list();
+      return { batches: await Promise.all(folders.map((f) => view(f, deps.queues))) };
+    },
+  );
+
+  app.get(
+    '/batches/:name/result',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: "A done batch's result.json",
+        params: BatchParams,
+        response: { 200: BatchResultSchema, 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      try {
+        return JSON.parse(await fs.readFile(deps.folders.resultPath(name), 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const folder = await deps.folders.get(name);
+        throw new NotFoundError(folder ? `Batch ${name} has no result yet.` : `No batch ${name}.`);
+      }
+    },
+  );
+
+  app.post(
+    '/batches/tick',
+    {
+      schema: {
+        tags: ['batches'],
+        summary: 'Run a scheduler tick now (batch discovery included) and return what it did',
+        response: { 200: TickResult, ...commonErrors },
+      },
+    },
+    // In this process rather than through the queue: the answer says what the tick did, and
+    // it works on a gateway-only process. Handlers are idempotent, so a racing timed tick is harmless.
+    async () => runTick(deps.tickHandlers, { tickId: `manual-${Date.now()}`, reason: 'manual' }),
+  );
+}

@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DockhandError } from '../../core/errors.ts';
+import { METRIC_BY_FILE, METRICS } from './catalog.ts';
+import { type BatchResult, type MetricInput, scoreBatch } from './engine.ts';
+import { type BatchFolders, writeFileAtomic } from './folder.ts';
+import type { Narrator } from './narrative.ts';
+
+const run = promisify(execFile);
+
+/** The engine failed: the old runner's exit code 1. */
+export class EngineError extends DockhandError {
+  constructor(message: string) {
+    super('engine_failed', 500, message);
+  }
+}
+/** result.json could not be written: the old runner's exit code 2. */
+export class ResultWriteError extends DockhandError {
+  constructor(message: string) {
+    super('result_not_writable', 500, message);
+  }
+}
+/** Another runner holds the batch's fresh .lock. */
+export class BatchLockedError extends DockhandError {
+  constructor(name: string) {
+    super('batch_locked', 409, `Batch ${name} is locked by another runner.`);
+  }
+}
+
+export interface RunBatchDeps {
+  folders: BatchFolders;
+  narrator?: Narrator;
+  log: (line: string) => void;
+  /** Engine command timeout. Default 10 minutes. */
+  engineTimeoutMs?: number;
+}
+
+export interface BatchOutcome {
+  batch: string;
+  path: string;
+  resultPath?: string;
+  skipped?: 'already processed';
+  scored_metrics?: number;
+  overall_score?: number | null;
+}
+
+async function readInputs(
+  dir: string,
+  files: string[],
+  log: (l: string) => void,
+): Promise<Record<string, MetricInput>> {
+  const inputs: Record<string, MetricInput> = {};
+  for (const file of files) {
+    const id = METRIC_BY_FILE[path.basename(file)];
+    if (!id) {
+      log(`unmapped file ignored: ${file}`);
+      continue;
+    }
+    try {
+      inputs[id] = { ok: true, value: JSON.parse(await fs.readFile(path.join(dir, file), 'utf8')) };
+    } catch (err) {
+      inputs[id] = { ok: false, error: (err as Error).message };
+    }
+  }
+  const missing = Object.entries(METRICS)
+    .filter(([id]) => !(id in inputs))
+    .map(([, e]) => e.file);
+  if (missing.length) log(`Missing mapped files: ${JSON.stringify(missing)}`);
+  return inputs;
+}
+
+async function externalEngine(command: string, dir: string, timeoutMs: number): Promise<BatchResult> {
+  // The command gets the batch folder as its last argument (and BATCH_DIR) and prints result JSON.
+  let stdout: string;
+  try {
+    ({ stdout } = await run('/bin/sh', ['-c', `${command} "$BATCH_DIR"`], {
+      env: { ...process.env, BATCH_DIR: dir },
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    }));
+  } catch (err) {
+    const e = err as { code?: unknown; stderr?: string; message: string };
+    throw new EngineError(
+      `engine_command failed (${e.code ?? 'error'}): ${(e.stderr || e.message).trim().slice(0, 500)}`,
+    );
+  }
+  try {
+    const parsed = JSON.parse(stdout) as BatchResult;
+    if (!parsed || typeof parsed !== 'object' || !('metrics' in parsed) || !('summary' in parsed)) {
+      throw new Error('it has no metrics and summary');
+    }
+    return parsed;
+  } catch (err) {
+    throw new EngineError(`engine_command printed no result JSON: ${(err as Error).message}.`);
+  }
+}
+
+/**
+ * One batch, start to finish: lock → score → result.json (atomic) → processed → unlock. The
+ * lock is released whatever happens, and processed.json is only written after the result is,
+ * so a crash at any point leaves the batch to be run again, never marked done without output.
+ */
+export async function runBatch(deps: RunBatchDeps, name: string): Promise<BatchOutcome> {
+  const { folders, log } = deps;
+  const folder = await folders.get(name);
+  if (!folder) throw new EngineError(`Batch folder ${name} does not exist.`);
+  if (folder.state === 'processed') return { batch: name, path: folder.path, skipped: 'already processed' };
+  if (!(await folders.lock(folder.path))) throw new BatchLockedError(name);
+  try {
+    if (await folders.isProcessed(folder.path))
+      return { batch: name, path: folder.path, skipped: 'already processed' };
+    const startedAt = new Date().toISOString();
+    let result: BatchResult;
+    const { engineCommand } = folders.settings;
+    if (engineCommand) {
+      result = await externalEngine(engineCommand, folder.path, deps.engineTimeoutMs ?? 600_000);
+    } else {
+      const inputs = await readInputs(folder.path, await folders.inputFiles(folder.path), log);
+      result = scoreBatch(inputs);
+      if (deps.narrator) result = await deps.narrator.rewrite(result);
+    }
+    const output = {
+      ...result,
+      batch: { name, path: folder.path, started_at: startedAt, finished_at: new Date().toISOString() },
+    };
+    const resultPath = folders.resultPath(name);
+    try {
+      await writeFileAtomic(resultPath, `${JSON.stringify(output, null, 2)}\n`);
+    } catch (err) {
+      throw new ResultWriteError(`Could not write ${resultPath}: ${(err as Error).message}`);
+    }
+    await folders.markProcessed(folder.path);
+    log(
+      `processed ${name}: ${result.summary.scored_metrics} metric(s), overall ${result.summary.overall_score}`,
+    );
+    return {
+      batch: name,
+      path: folder.path,
+      resultPath,
+      scored_metrics: result.summary.scored_metrics,
+      overall_score: result.summary.overall_score,
+    };
+  } finally {
+    await folders.unlock(folder.path);
+  }
+}

@@ -1,0 +1,12 @@
+import { type Static, Type } from 'typebox';
+
+/** A batch folder name: one path segment, nothing that could climb out of Inputs/. */
+export const BATCH_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+
+export const BatchJobPayload = Type.Object(
+  {
+    name: Type.String({ pattern: BATCH_NAME_PATTERN, description: 'A batch folder name under Inputs/.' }),
+  },
+  { additionalProperties: false },
+);
+export type BatchJobPayload = Static<typeof BatchJobPayload>;
