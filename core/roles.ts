@@ -10,7 +10,7 @@ import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import type { ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
 import { closeRedis, connectRedis, createRedis } from '../queues/connection.ts';
-import { createEnqueue, type Enqueue } from '../queues/enqueue.ts';
+import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
 import { type QueueName, queueNames } from '../queues/registry.ts';
@@ -67,7 +67,11 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   const folders = createBatchFolders(loadBatchSettings(config.batches));
   const narrator = createNarrator(config.llm, (line) => batchLog.warn(line));
   const tickHandlers = [
-    createBatchDiscovery({ folders, enqueue, log: (line) => batchLog.info(line) }),
+    createBatchDiscovery({
+      folders,
+      enqueueBulk: createEnqueueBulk(queues),
+      log: (line) => batchLog.info(line),
+    }),
     ...(options.tickHandlers ?? []),
   ];
 
@@ -79,7 +83,12 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
     exec: null,
     batches: createBatchesProcessor({ folders, narrator, log: (line) => batchLog.info(line) }),
   };
-  const concurrency: Partial<Record<QueueName, number>> = { 'http-jobs': config.httpJobs.concurrency };
+  // Batches are file I/O bound (fsync per result), so a few run at once; their state updates
+  // serialise on processed.json's own lock.
+  const concurrency: Partial<Record<QueueName, number>> = {
+    'http-jobs': config.httpJobs.concurrency,
+    batches: 8,
+  };
 
   const workers: Worker[] = [];
   const workerRedis = role === 'gateway' ? undefined : createRedis(config.redis.url, 'worker');

@@ -1,5 +1,5 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import type { Enqueue } from '../queues/enqueue.ts';
+import type { EnqueueBulk } from '../queues/enqueue.ts';
 import type { BatchJobPayload } from '../queues/schemas/batches.ts';
 import type { BatchFolders } from './batches/folder.ts';
 import type { Narrator } from './batches/narrative.ts';
@@ -40,7 +40,7 @@ export function createBatchesProcessor(deps: BatchesDeps) {
  */
 export function createBatchDiscovery(deps: {
   folders: BatchFolders;
-  enqueue: Enqueue;
+  enqueueBulk: EnqueueBulk;
   log: (line: string) => void;
 }): TickHandler {
   return {
@@ -57,7 +57,11 @@ export function createBatchDiscovery(deps: {
       deps.log(`pending candidates: ${JSON.stringify(pending.map((b) => b.name))}`);
       const perTick = deps.folders.settings.perTick;
       const chosen = perTick > 0 ? pending.slice(0, perTick) : pending;
-      for (const b of chosen) await deps.enqueue('batches', { name: b.name }, { jobId: batchJobId(b.path) });
+      // One round trip, in newest-first order: a thousand dropped folders are one addBulk.
+      await deps.enqueueBulk(
+        'batches',
+        chosen.map((b) => ({ data: { name: b.name }, options: { jobId: batchJobId(b.path) } })),
+      );
       return { enqueued: chosen.map((b) => b.name), pending: pending.length };
     },
   };

@@ -62,3 +62,22 @@ export function createEnqueue(queues: QueueSet) {
   };
 }
 export type Enqueue = ReturnType<typeof createEnqueue>;
+
+/**
+ * Many jobs on one queue in one round trip (BullMQ addBulk), in order; every payload is
+ * checked before any is added, so a bad one adds none.
+ */
+export function createEnqueueBulk(queues: QueueSet) {
+  return async function enqueueBulk<K extends QueueName>(
+    name: K,
+    items: Array<{ data: unknown; options?: JobsOptions }>,
+  ): Promise<Job<Payload<K>>[]> {
+    const jobs = items.map(({ data, options = {} }) => ({
+      name,
+      data: validatePayload(name, data),
+      opts: { ...queueCatalog[name].jobOptions, ...options, jobId: options.jobId ?? randomUUID() },
+    }));
+    return queues[name].addBulk(jobs);
+  };
+}
+export type EnqueueBulk = ReturnType<typeof createEnqueueBulk>;

@@ -21,8 +21,9 @@ export async function batchRunOnce(
   await createBatchDiscovery({
     folders,
     log: stamp,
-    enqueue: (async (_queue: string, data: { name: string }) => {
-      chosen = data.name;
+    enqueueBulk: (async (_queue: string, items: Array<{ data: { name: string } }>) => {
+      chosen = items[0]?.data.name;
+      return [];
     }) as never,
   }).run({ tickId: 'run-once', reason: 'cli' });
   if (!chosen) {

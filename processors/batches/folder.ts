@@ -46,10 +46,21 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   }
 }
 
+/**
+ * processed.json is read on every listing and every batch; it only changes when a group
+ * commit rewrites it, so the parsed set is reused while the file's mtime and size hold.
+ */
+const processedCache = new Map<string, { mtimeMs: number; size: number; set: Set<string> }>();
+
 async function readProcessed(stateFile: string): Promise<Set<string>> {
   try {
+    const stat = await fs.stat(stateFile);
+    const cached = processedCache.get(stateFile);
+    if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) return cached.set;
     const parsed = JSON.parse(await fs.readFile(stateFile, 'utf8'));
-    return new Set(Array.isArray(parsed) ? parsed.filter((p) => typeof p === 'string') : []);
+    const set = new Set<string>(Array.isArray(parsed) ? parsed.filter((p) => typeof p === 'string') : []);
+    processedCache.set(stateFile, { mtimeMs: stat.mtimeMs, size: stat.size, set });
+    return set;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
     throw new Error(`${stateFile} is not readable JSON: ${(err as Error).message}`);
@@ -63,8 +74,8 @@ async function readProcessed(stateFile: string): Promise<Set<string>> {
 async function withLockFile<T>(lockPath: string, staleMs: number, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     if (await tryLock(lockPath, staleMs)) break;
-    if (attempt > 200) throw new Error(`Could not take ${lockPath} within 10 s.`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (attempt > 1000) throw new Error(`Could not take ${lockPath} within 10 s.`);
+    await new Promise((r) => setTimeout(r, 10));
   }
   try {
     return await fn();
@@ -130,6 +141,28 @@ export function createBatchFolders(settings: BatchSettings) {
     return { name, path: dir, state, files, mtimeMs: stat.mtimeMs };
   }
 
+  let waiting: Array<{ dir: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  let flushing = false;
+  async function flush(): Promise<void> {
+    while (waiting.length > 0) {
+      const group = waiting;
+      waiting = [];
+      try {
+        await fs.mkdir(path.dirname(settings.stateFile), { recursive: true });
+        await withLockFile(`${settings.stateFile}.lock`, 30_000, async () => {
+          // A copy: the cached set must only ever mirror what is on disk.
+          const processed = new Set(await readProcessed(settings.stateFile));
+          for (const { dir } of group) processed.add(dir);
+          await writeFileAtomic(settings.stateFile, `${JSON.stringify([...processed], null, 2)}\n`);
+        });
+        for (const w of group) w.resolve();
+      } catch (err) {
+        for (const w of group) w.reject(err);
+      }
+    }
+    flushing = false;
+  }
+
   return {
     settings,
 
@@ -158,12 +191,17 @@ export function createBatchFolders(settings: BatchSettings) {
       return (await readProcessed(settings.stateFile)).has(dir);
     },
 
-    async markProcessed(dir: string): Promise<void> {
-      await fs.mkdir(path.dirname(settings.stateFile), { recursive: true });
-      await withLockFile(`${settings.stateFile}.lock`, 30_000, async () => {
-        const processed = await readProcessed(settings.stateFile);
-        processed.add(dir);
-        await writeFileAtomic(settings.stateFile, `${JSON.stringify([...processed], null, 2)}\n`);
+    /**
+     * Group commit: marks made while a write is under way join the next one, so N concurrent
+     * batches cost a few rewrites of processed.json, not N (each is a read, a write and an fsync).
+     */
+    markProcessed(dir: string): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        waiting.push({ dir, resolve, reject });
+        if (!flushing) {
+          flushing = true;
+          void flush();
+        }
       });
     },
 

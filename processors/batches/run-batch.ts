@@ -117,7 +117,7 @@ export async function runBatch(deps: RunBatchDeps, name: string): Promise<BatchO
     if (engineCommand) {
       result = await externalEngine(engineCommand, folder.path, deps.engineTimeoutMs ?? 600_000);
     } else {
-      const inputs = await readInputs(folder.path, await folders.inputFiles(folder.path), log);
+      const inputs = await readInputs(folder.path, folder.files, log);
       result = scoreBatch(inputs);
       if (deps.narrator) result = await deps.narrator.rewrite(result);
     }

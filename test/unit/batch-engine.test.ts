@@ -147,3 +147,110 @@ t.test('malformed input lowers confidence and lists gaps, never throws', async (
   t.equal(unreadable.summary.scored_metrics, 0, 'an unscored metric does not count');
   t.equal(unreadable.summary.overall_score, null);
 });
+
+// The worked examples of docs/metrics.md: if a rubric changes, its documentation must too.
+const documented: Array<[string, unknown, number]> = [
+  ['lb.performance', README_LB, 4.7],
+  [
+    'availability.incidents',
+    { ...README_AVAILABILITY, incidents: [{ severity: 'sev1', duration_minutes: 30 }] },
+    3.4,
+  ],
+  [
+    'scaling.effectiveness',
+    {
+      groups: [
+        {
+          id: 'a',
+          autoscaling_enabled: true,
+          avg_utilization: 0.65,
+          scale_out_latency_seconds: 90,
+          flapping_events: 0,
+        },
+      ],
+    },
+    4.9,
+  ],
+  ['iac.coverage_drift', { resources_total: 200, resources_managed: 190, drifted_resources: 2 }, 4.8],
+  ['compute.utilization', { instances: [{ id: 'a', cpu_avg: 0.55, mem_avg: 0.6 }] }, 5],
+  ['compute.utilization', { instances: [{ id: 'a', cpu_avg: 0.05 }] }, 0.8],
+  [
+    'db.utilization',
+    { databases: [{ id: 'd', cpu_avg: 0.55, connections_used: 0.4, storage_used: 0.95 }] },
+    1,
+  ],
+  [
+    'storage.efficiency',
+    {
+      volumes: [
+        { id: 'v1', size_gb: 100, used_gb: 85, attached: true },
+        { id: 'v2', size_gb: 50, used_gb: 10, attached: true },
+      ],
+      snapshots: [{ id: 's', size_gb: 20, age_days: 30 }],
+      buckets: [{ id: 'b', lifecycle_policy: true }],
+    },
+    4.8,
+  ],
+  [
+    'cost.idle_underutilized',
+    { total_monthly_cost: 100000, idle_monthly_cost: 2000, underutilized_monthly_cost: 5000 },
+    4.1,
+  ],
+  [
+    'cost.commit_coverage',
+    { eligible_monthly_spend: 60000, committed_monthly_spend: 48000, commitment_utilization: 0.97 },
+    5,
+  ],
+  [
+    'tagging.coverage',
+    {
+      required_tags: ['a', 'b', 'c'],
+      resources: [
+        ...Array.from({ length: 18 }, (_, i) => ({ id: `${i}`, tags: { a: 'x', b: 'x', c: 'x' } })),
+        { id: 'x', tags: { a: 'x' } },
+        { id: 'y', tags: { a: 'x' } },
+      ],
+    },
+    4.2,
+  ],
+  [
+    'security.public_exposure',
+    {
+      resources: [{ id: 'alb', type: 'load_balancer', public: true }],
+      open_ingress_rules: [
+        { id: 'r', port: 443, cidr: '0.0.0.0/0' },
+        { id: 'r2', port: 22, cidr: '0.0.0.0/0' },
+      ],
+    },
+    3.3,
+  ],
+  [
+    'security.encryption',
+    {
+      resources: Array.from({ length: 10 }, (_, i) => ({
+        id: `${i}`,
+        encrypted_at_rest: i < 9,
+        tls_in_transit: true,
+      })),
+    },
+    3,
+  ],
+  [
+    'security.iam_risk',
+    { root_mfa_enabled: false, users: [{ name: 'a', mfa_enabled: true, access_key_age_days: 10 }] },
+    3,
+  ],
+  [
+    'security.vuln_patch',
+    {
+      findings: [
+        { id: 'a', severity: 'critical', age_days: 43 },
+        { id: 'b', severity: 'high', age_days: 10 },
+      ],
+    },
+    4,
+  ],
+];
+t.test('the worked examples in docs/metrics.md hold', async (t) => {
+  for (const [id, input, score] of documented) t.equal(METRICS[id]?.scorer.score(input).score, score, id);
+});
