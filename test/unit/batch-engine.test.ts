@@ -254,3 +254,13 @@ const documented: Array<[string, unknown, number]> = [
 t.test('the worked examples in docs/metrics.md hold', async (t) => {
   for (const [id, input, score] of documented) t.equal(METRICS[id]?.scorer.score(input).score, score, id);
 });
+
+t.test("each scorer's TypeBox input schema describes the inputs it scores fully", async (t) => {
+  const { default: Value } = await import('typebox/value');
+  for (const [file, value] of Object.entries(sampleBatch(1))) {
+    const id = METRIC_BY_FILE[file] as string;
+    const schema = METRICS[id]?.scorer.input;
+    t.ok(schema && Value.Check(schema, value), `${file} matches ${id}'s schema`);
+    t.notOk(schema && Value.Check(schema, 'not an object'), `${id}'s schema rejects a string`);
+  }
+});
