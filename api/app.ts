@@ -15,6 +15,7 @@ import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
+import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 
@@ -30,6 +31,7 @@ export interface AppDeps {
   folders: BatchFolders;
   /** What a tick runs; POST /batches/tick runs them now, in this process. */
   tickHandlers: readonly TickHandler[];
+  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3'> & { waiter?: FunctionRouteDeps['waiter'] };
 }
 
 /**
@@ -75,6 +77,14 @@ export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway
 
   await app.register(bullBoard, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
+  if (deps.functions.waiter) {
+    await app.register(functionRoutes, {
+      ...deps.functions,
+      waiter: deps.functions.waiter,
+      enqueue: deps.enqueue,
+      queues: deps.queues,
+    });
+  }
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,
     queues: deps.queues,

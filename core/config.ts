@@ -35,6 +35,15 @@ const EnvSchema = Type.Object({
   DATA_DIR: Type.String({ minLength: 1, description: 'a directory path' }),
   DOCKER_HOST: Type.Optional(Type.String({ description: 'a unix://, tcp:// or npipe:// address' })),
   POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
+  POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' }),
+  POOL_IDLE_TTL_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+  FUNCTIONS_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    description: 'a whole number from 1 to 1000',
+  }),
+  RUNTIME_IMAGE_NODE20: Type.String({ minLength: 1, description: 'a Docker image reference' }),
+  RUNTIME_IMAGE_PYTHON3: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
   S3_CODE_BUCKET: Type.Optional(Type.String()),
   S3_OUTPUT_BUCKET: Type.Optional(Type.String()),
@@ -92,6 +101,11 @@ const DEFAULTS = {
   QUEUE_PREFIX: 'dockhand',
   DATA_DIR: './data',
   POOL_MIN_IDLE: 2,
+  POOL_MAX: 32,
+  POOL_IDLE_TTL_SECONDS: 300,
+  FUNCTIONS_CONCURRENCY: 32,
+  RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
+  RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
   AWS_REGION: 'us-east-1',
   SCHEDULER_INTERVAL_SECONDS: 600,
   BATCHES_PER_TICK: 0,
@@ -115,6 +129,12 @@ export interface Config {
   redis: { url: string; prefix: string };
   storage: { dataDir: string };
   docker: { host: string | undefined; poolMinIdle: number };
+  functions: {
+    poolMax: number;
+    idleTtlSeconds: number;
+    concurrency: number;
+    images: { node20: string; python3: string };
+  };
   s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
   sqs: { queueUrl?: string };
   minio: { endpoint?: string; accessKey?: string; secretKey?: string; bucket?: string };
@@ -185,6 +205,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
     storage: { dataDir },
     docker: { host: e.DOCKER_HOST, poolMinIdle: e.POOL_MIN_IDLE },
+    functions: {
+      poolMax: e.POOL_MAX,
+      idleTtlSeconds: e.POOL_IDLE_TTL_SECONDS,
+      concurrency: e.FUNCTIONS_CONCURRENCY,
+      images: { node20: e.RUNTIME_IMAGE_NODE20, python3: e.RUNTIME_IMAGE_PYTHON3 },
+    },
     s3: {
       endpoint: e.S3_ENDPOINT,
       codeBucket: e.S3_CODE_BUCKET,

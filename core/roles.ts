@@ -9,7 +9,7 @@ import { createBatchDiscovery, createBatchesProcessor } from '../processors/batc
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import type { ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
-import { closeRedis, connectRedis, createRedis } from '../queues/connection.ts';
+import { closeRedis, connectRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
@@ -18,6 +18,7 @@ import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { AddressPolicy } from './address-policy.ts';
 import type { Config } from './config.ts';
 import { createDocker } from './docker.ts';
+import { createFunctionServices } from './function-services.ts';
 import { createHealth } from './health.ts';
 import { createSafeFetch } from './safe-fetch.ts';
 
@@ -54,7 +55,11 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const producer = await connectRedis(createRedis(config.redis.url, 'producer'), config.redis.url);
+  const lifecycle: RedisLifecycle = { closing: false };
+  const producer = await connectRedis(
+    createRedis(config.redis.url, 'producer', {}, lifecycle),
+    config.redis.url,
+  );
   const queues = createQueueSet(producer, config.redis.prefix);
   const enqueue = createEnqueue(queues);
   const docker = createDocker(config.docker.host);
@@ -75,11 +80,21 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
     ...(options.tickHandlers ?? []),
   ];
 
+  const functions = await createFunctionServices({
+    config,
+    producer,
+    registry,
+    logger: logger.child({ component: 'functions' }),
+    lifecycle,
+    gateway: role === 'all' || role === 'gateway',
+    worker: servesQueue(role, 'functions'),
+  });
+
   const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const processors: ProcessorMap = {
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
-    functions: null,
+    functions: functions.processor,
     exec: null,
     batches: createBatchesProcessor({ folders, narrator, log: (line) => batchLog.info(line) }),
   };
@@ -88,10 +103,11 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   const concurrency: Partial<Record<QueueName, number>> = {
     'http-jobs': config.httpJobs.concurrency,
     batches: 8,
+    functions: config.functions.concurrency,
   };
 
   const workers: Worker[] = [];
-  const workerRedis = role === 'gateway' ? undefined : createRedis(config.redis.url, 'worker');
+  const workerRedis = role === 'gateway' ? undefined : createRedis(config.redis.url, 'worker', {}, lifecycle);
   if (workerRedis) {
     const jobMetrics = createJobMetrics(registry);
     for (const name of queueNames) {
@@ -112,7 +128,7 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   }
 
   const app = await buildApp(
-    { config, redis: producer, queues, enqueue, health, registry, logger, folders, tickHandlers },
+    { config, redis: producer, queues, enqueue, health, registry, logger, folders, tickHandlers, functions },
     role === 'all' || role === 'gateway' ? 'gateway' : 'ops',
   );
   let url: string | undefined;
@@ -126,8 +142,10 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      lifecycle.closing = true;
       await app.close();
       await Promise.all(workers.map((w) => w.close()));
+      await functions.close();
       await safeFetch.close();
       await queues.close();
       await Promise.all([workerRedis && closeRedis(workerRedis), closeRedis(producer)]);

@@ -7,11 +7,26 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type ConnectionRole = 'worker' | 'producer';
 
-export function createRedis(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
+/**
+ * Reconnect with backoff until `lifecycle.closing` is set; then give up. Duplicates BullMQ
+ * makes of a client share its options, so they give up too, and a shutdown while Redis is
+ * away ends instead of retrying forever.
+ */
+export interface RedisLifecycle {
+  closing: boolean;
+}
+
+export function createRedis(
+  url: string,
+  role: ConnectionRole,
+  extra: RedisOptions = {},
+  lifecycle: RedisLifecycle = { closing: false },
+): Redis {
+  const retryStrategy = (times: number) => (lifecycle.closing ? null : Math.min(times * 100, 2000));
   const options: RedisOptions =
     role === 'worker'
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, ...extra };
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy, ...extra }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, retryStrategy, ...extra };
   const redis = new Redis(url, { lazyConnect: true, ...options });
   // ioredis reconnects by itself; without a listener each failed attempt is an unhandled 'error'.
   redis.on('error', () => {});

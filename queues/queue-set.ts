@@ -7,10 +7,12 @@ export type QueueSet = { readonly [K in QueueName]: Queue } & { close(): Promise
 /** One producer-side Queue per catalog entry, sharing one fail-fast connection and one prefix. */
 export function createQueueSet(connection: Redis, prefix: string): QueueSet {
   const queues = Object.fromEntries(
-    queueNames.map((name) => [
-      name,
-      new Queue(name, { connection, prefix, defaultJobOptions: queueCatalog[name].jobOptions }),
-    ]),
+    queueNames.map((name) => {
+      const queue = new Queue(name, { connection, prefix, defaultJobOptions: queueCatalog[name].jobOptions });
+      // Connection errors surface as 503s on the calls that need Redis; unheard, BullMQ prints each one.
+      queue.on('error', () => {});
+      return [name, queue];
+    }),
   ) as Record<QueueName, Queue>;
   let closing: Promise<void> | undefined;
   return {

@@ -1,7 +1,9 @@
 import type { JobsOptions } from 'bullmq';
 import { type TSchema, Type } from 'typebox';
 import type { BatchOutcome } from '../processors/batches/run-batch.ts';
+import type { InvocationResult } from '../processors/functions.ts';
 import { BatchJobPayload } from './schemas/batches.ts';
+import { InvocationPayload } from './schemas/functions.ts';
 import { HttpJobPayload, type HttpJobResult } from './schemas/http-jobs.ts';
 
 export interface QueueDefinition {
@@ -25,7 +27,7 @@ const Pending = Type.Object({}, { additionalProperties: true });
 
 /** Every queue Dockhand owns: name → payload schema and job defaults. */
 export const queueCatalog = {
-  functions: { payload: Pending, jobOptions: retried },
+  functions: { payload: InvocationPayload, jobOptions: retried },
   exec: { payload: Pending, jobOptions: { ...keepFinished, attempts: 1 } },
   batches: { payload: BatchJobPayload, jobOptions: retried },
   'http-jobs': { payload: HttpJobPayload, jobOptions: retried },
@@ -41,7 +43,7 @@ export const queueNames = Object.keys(queueCatalog) as QueueName[];
 
 /** What a processor on each queue returns; queues still `unknown` get their type with their issue. */
 export interface QueueResults {
-  functions: unknown;
+  functions: InvocationResult;
   exec: unknown;
   batches: BatchOutcome;
   'http-jobs': HttpJobResult;

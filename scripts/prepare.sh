@@ -67,3 +67,6 @@ if [ "$DOCKER_UP" != 1 ]; then
   for _ in $(seq 1 60); do eval "$(probe)"; [ "$DOCKER_UP" = 1 ] && break; sleep 0.5; done
   [ "$DOCKER_UP" = 1 ] || die "dockerd did not start; see /var/log/dockhand-dockerd.log."
 fi
+
+# 4. Function runtime images, built from this machine's binaries when missing or outdated.
+bash scripts/build-runtime-images.sh

@@ -26,6 +26,10 @@ export default fp(
         tags: [
           { name: 'operations', description: 'Health, readiness, metrics.' },
           { name: 'http-jobs', description: 'Fetch user-given URLs in the background, safely.' },
+          {
+            name: 'functions',
+            description: 'Deploy and invoke functions on a warm pool of hardened containers.',
+          },
           { name: 'batches', description: 'Score cloud-infrastructure metric batches into result.json.' },
         ],
       },

@@ -17,6 +17,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
     PORT: '3000',
     LOG_LEVEL: 'silent',
+    // No warm containers unless a test is about functions: the pool costs ~0.3 s to fill.
+    POOL_MIN_IDLE: '0',
     DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dockhand-test-')),
     ...overrides,
   };

@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
+import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
+import type { FunctionStore } from '../../processors/functions/function-store.ts';
+import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
+import type { InvocationResult } from '../../processors/functions.ts';
+import type { Enqueue } from '../../queues/enqueue.ts';
+import type { QueueSet } from '../../queues/queue-set.ts';
+import { type ResultWaiter, WaitTimeoutError } from '../../queues/result-waiter.ts';
+import { commonErrors, ErrorResponse } from '../schemas/common.ts';
+import {
+  DeployBody,
+  FunctionParams,
+  FunctionView,
+  InvocationPending,
+  InvocationResultSchema,
+  RequestParams,
+  TuningView,
+} from '../schemas/functions.ts';
+
+export interface FunctionRouteDeps {
+  store: FunctionStore;
+  history: TuningHistory;
+  enqueue: Enqueue;
+  queues: QueueSet;
+  waiter: ResultWaiter;
+  s3?: S3Client;
+}
+
+/** Sync callers wait this long past the function's own timeout for a worker to pick the call up. */
+const QUEUE_GRACE_MS = 30_000;
+const MAX_ZIP_BYTES = 50 * 1024 * 1024;
+
+async function resolveCode(
+  code: { zipBase64?: string; files?: Record<string, string>; s3?: { bucket: string; key: string } },
+  s3?: S3Client,
+): Promise<CodeBundle> {
+  if (code.files) return bundleFromFiles(code.files);
+  if (code.zipBase64) return bundleFromZip(Buffer.from(code.zipBase64, 'base64'));
+  const where = code.s3 as { bucket: string; key: string };
+  if (!s3)
+    throw new DockhandError(
+      's3_not_configured',
+      400,
+      'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
+      'body.code.s3',
+    );
+  let zip: Buffer;
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }));
+    if ((res.ContentLength ?? 0) > MAX_ZIP_BYTES)
+      throw new ValidationError(
+        'body.code.s3',
+        `body.code.s3: the object is larger than ${MAX_ZIP_BYTES} bytes.`,
+      );
+    zip = Buffer.from((await res.Body?.transformToByteArray()) ?? []);
+  } catch (err) {
+    if (err instanceof DockhandError) throw err;
+    throw new ValidationError(
+      'body.code.s3',
+      `body.code.s3: s3://${where.bucket}/${where.key} could not be read (${(err as Error).name}).`,
+    );
+  }
+  return bundleFromZip(zip, 'body.code.s3');
+}
+
+export default async function functionRoutes(base: FastifyInstance, deps: FunctionRouteDeps) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const tags = ['functions'];
+
+  app.put(
+    '/functions/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Deploy (create or replace) a function',
+        params: FunctionParams,
+        body: DeployBody,
+        response: { 200: FunctionView, 201: FunctionView, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const { code, ...rest } = request.body;
+      const bundle = await resolveCode(code, deps.s3);
+      const { record, created } = await deps.store.put(
+        request.params.name,
+        {
+          runtime: rest.runtime,
+          handler: rest.handler,
+          memoryMb: rest.memoryMb,
+          timeoutMs: rest.timeoutMs,
+          env: rest.env ?? {},
+          network: rest.network ?? 'none',
+          concurrency: rest.concurrency ?? 10,
+        },
+        bundle,
+      );
+      return reply.status(created ? 201 : 200).send(record);
+    },
+  );
+
+  app.get(
+    '/functions',
+    {
+      schema: {
+        tags,
+        summary: 'Every deployed function',
+        response: { 200: Type.Object({ functions: Type.Array(FunctionView) }), ...commonErrors },
+      },
+    },
+    async () => ({ functions: await deps.store.list() }),
+  );
+
+  const getRecord = async (name: string) => {
+    const record = await deps.store.get(name);
+    if (!record) throw new NotFoundError(`No function ${name}.`);
+    return record;
+  };
+
+  app.get(
+    '/functions/:name',
+    {
+      schema: {
+        tags,
+        summary: 'One function',
+        params: FunctionParams,
+        response: { 200: FunctionView, 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request) => getRecord(request.params.name),
+  );
+
+  app.delete(
+    '/functions/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a function and its code',
+        params: FunctionParams,
+        response: { 204: Type.Null(), 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.store.remove(request.params.name)))
+        throw new NotFoundError(`No function ${request.params.name}.`);
+      await deps.history.clear(request.params.name);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/functions/:name/invoke',
+    {
+      schema: {
+        tags,
+        summary: 'Invoke: the body is the event. X-Invocation-Type: Event answers 202 at once.',
+        params: FunctionParams,
+        headers: Type.Object({
+          'x-invocation-type': Type.Optional(
+            Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')]),
+          ),
+        }),
+        response: {
+          200: InvocationResultSchema,
+          202: Type.Object({ requestId: Type.String() }),
+          404: ErrorResponse,
+          504: ErrorResponse,
+          ...commonErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const record = await getRecord(request.params.name);
+      const requestId = randomUUID();
+      const event = request.body ?? {};
+      const invocationType = request.headers['x-invocation-type'] === 'Event' ? 'Event' : 'RequestResponse';
+      const data = { functionName: record.name, requestId, event, invocationType, source: 'http' } as const;
+      if (invocationType === 'Event') {
+        await deps.enqueue('functions', data, { jobId: requestId });
+        return reply.status(202).send({ requestId });
+      }
+      const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
+      try {
+        // A caller waiting on the answer retries themselves; a retry here could run it twice.
+        await deps.enqueue('functions', data, { jobId: requestId, attempts: 1 });
+      } catch (err) {
+        deps.waiter.cancel(requestId);
+        result.catch(() => {});
+        throw err;
+      }
+      try {
+        const out = await result;
+        if (out.status !== 'SUCCESS')
+          reply.header('x-dockhand-function-error', out.status === 'TIMEOUT' ? 'Timeout' : 'Unhandled');
+        return reply.status(200).send(out);
+      } catch (err) {
+        if (err instanceof WaitTimeoutError) {
+          throw new DockhandError(
+            'invocation_pending',
+            504,
+            `No result within the wait; poll GET /invocations/${requestId}.`,
+          );
+        }
+        throw new DockhandError(
+          'invocation_failed',
+          503,
+          `The invocation could not run: ${(err as Error).message}`,
+        );
+      }
+    },
+  );
+
+  app.get(
+    '/invocations/:requestId',
+    {
+      schema: {
+        tags,
+        summary: "An invocation's result (200), or its state while it waits or runs (202)",
+        params: RequestParams,
+        response: {
+          200: InvocationResultSchema,
+          202: InvocationPending,
+          404: ErrorResponse,
+          ...commonErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const job = await deps.queues.functions.getJob(request.params.requestId);
+      if (!job)
+        throw new NotFoundError(`No invocation ${request.params.requestId}; results are kept for 24 hours.`);
+      const state = await job.getState();
+      if (state === 'completed') return reply.status(200).send(job.returnvalue);
+      if (state === 'failed')
+        throw new DockhandError(
+          'invocation_failed',
+          503,
+          `The invocation could not run: ${job.failedReason}`,
+        );
+      return reply
+        .status(202)
+        .send({ requestId: request.params.requestId, status: state === 'active' ? 'RUNNING' : 'PENDING' });
+    },
+  );
+
+  app.get(
+    '/functions/:name/tuning',
+    {
+      schema: {
+        tags,
+        summary: "The auto-tuner's view over recent invocations",
+        params: FunctionParams,
+        response: { 200: TuningView, 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const record = await getRecord(request.params.name);
+      const samples = await deps.history.recent(record.name);
+      return { functionName: record.name, ...summariseSamples(samples, record.memoryMb) };
+    },
+  );
+}

@@ -1,0 +1,118 @@
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { InvocationPayload } from '../queues/schemas/functions.ts';
+import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
+import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
+import { advise, summariseSamples, type TunerAdvice } from './functions/auto-tuner.ts';
+import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
+import type { TuningHistory } from './functions/tuning-history.ts';
+
+/** The contract's result shape, plus functionName. */
+export interface InvocationResult {
+  requestId: string;
+  functionName: string;
+  status: 'SUCCESS' | 'FAILED' | 'TIMEOUT';
+  durationMs: number;
+  result: unknown;
+  error?: Invocation['error'];
+  logs?: string;
+  logsTruncated?: boolean;
+  resources: Invocation['resources'];
+  autoTuner: TunerAdvice;
+  coldStart: boolean;
+}
+
+export interface FunctionsDeps {
+  store: FunctionStore;
+  invoke: (fn: FunctionImage, req: InvokeRequest) => Promise<Invocation>;
+  history: TuningHistory;
+  /** Where every result also goes: Redis channel `function-results`, S3 logs. Failures here never fail the invocation. */
+  sinks?: Array<(result: InvocationResult) => Promise<void>>;
+  onResult?: (result: InvocationResult, runtime: string) => void;
+}
+
+export function toImage(record: FunctionRecord, store: FunctionStore): FunctionImage {
+  return {
+    name: record.name,
+    version: record.version,
+    runtime: record.runtime,
+    handler: record.handler,
+    memoryMb: record.memoryMb,
+    network: record.network === 'egress' ? 'bridge' : 'none',
+    env: record.env,
+    concurrency: record.concurrency,
+    loadFiles: () => store.bundle(record),
+  };
+}
+
+/**
+ * Runs one invocation. A handler's own failure (thrown error, timeout, OOM, a handler that does
+ * not load) is a result with status FAILED or TIMEOUT and is never retried; only failures of
+ * Dockhand itself (Docker away, pool full) throw, so BullMQ retries them — for async
+ * invocations, whose jobs have attempts; sync ones have one.
+ */
+export function createFunctionsProcessor(deps: FunctionsDeps) {
+  return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
+    const { functionName, requestId, event } = job.data;
+    const record = await deps.store.get(functionName);
+    if (!record)
+      throw new UnrecoverableError(
+        `Function ${functionName} does not exist (deleted after the call was queued?).`,
+      );
+    await job.updateProgress(10);
+    let invocation: Invocation;
+    try {
+      invocation = await deps.invoke(toImage(record, deps.store), {
+        requestId,
+        event,
+        timeoutMs: record.timeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof LoadError)) throw err;
+      invocation = {
+        status: 'FAILED',
+        durationMs: 0,
+        result: null,
+        error: { errorType: 'HandlerLoadError', errorMessage: err.message },
+        logs: '',
+        logsTruncated: false,
+        resources: { memoryUsedMb: 0, cpuUsagePercent: 0, networkRxBytes: 0, networkTxBytes: 0 },
+        coldStart: false,
+        memoryLimitMb: record.memoryMb,
+      };
+    }
+    const recent = await deps.history.recent(functionName, 200);
+    const rate = summariseSamples(recent, record.memoryMb).monthlyInvocations;
+    const autoTuner = advise({
+      memoryLimitMb: record.memoryMb,
+      peakMb: invocation.resources.memoryUsedMb,
+      cpuPercent: invocation.resources.cpuUsagePercent,
+      durationMs: invocation.durationMs,
+      monthlyInvocations: rate,
+    });
+    await deps.history.add(functionName, {
+      t: Date.now(),
+      durationMs: invocation.durationMs,
+      peakMb: invocation.resources.memoryUsedMb,
+      cpuPercent: invocation.resources.cpuUsagePercent,
+      status: invocation.status,
+      memoryLimitMb: record.memoryMb,
+    });
+    const result: InvocationResult = {
+      requestId,
+      functionName,
+      status: invocation.status,
+      durationMs: invocation.durationMs,
+      result: invocation.result,
+      ...(invocation.error ? { error: invocation.error } : {}),
+      logs: invocation.logs,
+      logsTruncated: invocation.logsTruncated,
+      resources: invocation.resources,
+      autoTuner,
+      coldStart: invocation.coldStart,
+    };
+    deps.onResult?.(result, record.runtime);
+    await Promise.all((deps.sinks ?? []).map((sink) => sink(result).catch(() => {})));
+    await job.updateProgress(100);
+    return result;
+  };
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
+import { writeFileAtomic } from '../batches/folder.ts';
+import type { CodeBundle } from './code-archive.ts';
+
+export interface FunctionConfig {
+  runtime: 'node20' | 'python3';
+  handler: string;
+  memoryMb: number;
+  timeoutMs: number;
+  env: Record<string, string>;
+  /** `none`: no network at all (default). `egress`: a bridge network, for functions that call out. */
+  network: 'none' | 'egress';
+  /** Invocations of this function running at once; more wait. */
+  concurrency: number;
+}
+
+export interface FunctionRecord extends FunctionConfig {
+  name: string;
+  /** Content hash of code and config: a new deploy never reuses a container loaded with the old. */
+  version: string;
+  codeSha256: string;
+  codeSize: number;
+  codeLocation: string;
+  lastModified: string;
+}
+
+/** Where deployed code lives: DATA_DIR on disk, or an S3 bucket (S3_CODE_BUCKET). */
+export interface CodeStorage {
+  put(name: string, version: string, bundle: CodeBundle): Promise<string>;
+  get(name: string, version: string): Promise<CodeBundle>;
+  remove(name: string): Promise<void>;
+}
+
+export function localCodeStorage(dir: string): CodeStorage {
+  const file = (name: string, version: string) => path.join(dir, name, `${version}.json`);
+  return {
+    async put(name, version, bundle) {
+      await writeFileAtomic(file(name, version), JSON.stringify(bundle));
+      return `file://${file(name, version)}`;
+    },
+    async get(name, version) {
+      return JSON.parse(await fs.readFile(file(name, version), 'utf8'));
+    },
+    async remove(name) {
+      await fs.rm(path.join(dir, name), { recursive: true, force: true });
+    },
+  };
+}
+
+export function s3CodeStorage(s3: S3Client, bucket: string): CodeStorage {
+  const key = (name: string, version: string) => `functions/${name}/${version}.json`;
+  return {
+    async put(name, version, bundle) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key(name, version),
+          Body: JSON.stringify(bundle),
+          ContentType: 'application/json',
+        }),
+      );
+      return `s3://${bucket}/${key(name, version)}`;
+    },
+    async get(name, version) {
+      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key(name, version) }));
+      return JSON.parse((await res.Body?.transformToString('utf8')) ?? '{}');
+    },
+    async remove(name) {
+      const listed = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: `functions/${name}/` }),
+      );
+      const objects = (listed.Contents ?? []).map((o) => ({ Key: o.Key as string }));
+      if (objects.length)
+        await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects } }));
+    },
+  };
+}
+
+/** Function records in one Redis hash (shared by every gateway and worker), code in CodeStorage. */
+export function createFunctionStore(deps: { redis: Redis; prefix: string; code: CodeStorage }) {
+  const hash = `${deps.prefix}:functions`;
+  const bundles = new Map<string, Promise<CodeBundle>>();
+
+  return {
+    async put(
+      name: string,
+      config: FunctionConfig,
+      bundle: CodeBundle,
+    ): Promise<{ record: FunctionRecord; created: boolean }> {
+      const codeJson = JSON.stringify(Object.entries(bundle).sort(([a], [b]) => a.localeCompare(b)));
+      const codeSha256 = createHash('sha256').update(codeJson).digest('hex');
+      const version = createHash('sha256')
+        .update(codeSha256)
+        .update(JSON.stringify(config))
+        .digest('hex')
+        .slice(0, 16);
+      const codeLocation = await deps.code.put(name, version, bundle);
+      const record: FunctionRecord = {
+        name,
+        ...config,
+        version,
+        codeSha256,
+        codeSize: Object.values(bundle).reduce((n, b64) => n + Buffer.byteLength(b64, 'base64'), 0),
+        codeLocation,
+        lastModified: new Date().toISOString(),
+      };
+      const created = (await deps.redis.hset(hash, name, JSON.stringify(record))) === 1;
+      return { record, created };
+    },
+
+    async get(name: string): Promise<FunctionRecord | undefined> {
+      const raw = await deps.redis.hget(hash, name);
+      return raw ? (JSON.parse(raw) as FunctionRecord) : undefined;
+    },
+
+    async list(): Promise<FunctionRecord[]> {
+      const all = await deps.redis.hvals(hash);
+      return all.map((r) => JSON.parse(r) as FunctionRecord).sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async remove(name: string): Promise<boolean> {
+      const removed = (await deps.redis.hdel(hash, name)) === 1;
+      if (removed) await deps.code.remove(name);
+      return removed;
+    },
+
+    /** The code of one version, read once per process and version. */
+    bundle(record: FunctionRecord): Promise<CodeBundle> {
+      const key = `${record.name}@${record.version}`;
+      let pending = bundles.get(key);
+      if (!pending) {
+        pending = deps.code.get(record.name, record.version);
+        pending.catch(() => bundles.delete(key));
+        bundles.set(key, pending);
+        if (bundles.size > 200) bundles.delete(bundles.keys().next().value as string);
+      }
+      return pending;
+    },
+  };
+}
+export type FunctionStore = ReturnType<typeof createFunctionStore>;

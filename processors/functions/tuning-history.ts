@@ -1,0 +1,25 @@
+import type { Redis } from 'ioredis';
+import type { TuningSample } from './auto-tuner.ts';
+
+/** The last `keep` invocations of each function, newest first, for the tuner's view. */
+export function createTuningHistory(deps: { redis: Redis; prefix: string; keep?: number }) {
+  const keep = deps.keep ?? 1000;
+  const key = (name: string) => `${deps.prefix}:tuning:${name}`;
+  return {
+    async add(name: string, sample: TuningSample): Promise<void> {
+      await deps.redis
+        .multi()
+        .lpush(key(name), JSON.stringify(sample))
+        .ltrim(key(name), 0, keep - 1)
+        .exec();
+    },
+    async recent(name: string, count = keep): Promise<TuningSample[]> {
+      const raw = await deps.redis.lrange(key(name), 0, count - 1);
+      return raw.map((r) => JSON.parse(r) as TuningSample);
+    },
+    async clear(name: string): Promise<void> {
+      await deps.redis.del(key(name));
+    },
+  };
+}
+export type TuningHistory = ReturnType<typeof createTuningHistory>;

@@ -1,0 +1,16 @@
+import { type Static, Type } from 'typebox';
+
+export const FUNCTION_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+
+/** One invocation on the `functions` queue; its job id is the requestId. */
+export const InvocationPayload = Type.Object(
+  {
+    functionName: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
+    requestId: Type.String({ minLength: 1, maxLength: 128 }),
+    event: Type.Unknown(),
+    invocationType: Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')]),
+    source: Type.Optional(Type.String({ description: 'http, sqs, cli' })),
+  },
+  { additionalProperties: false },
+);
+export type InvocationPayload = Static<typeof InvocationPayload>;

@@ -1,0 +1,182 @@
+import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
+import type { DockerSandbox } from './docker-sandbox.ts';
+import { OutputCapError } from './frame-channel.ts';
+import type { FunctionImage, WarmPool } from './warm-pool.ts';
+
+export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT';
+
+export interface InvocationError {
+  errorType: string;
+  errorMessage: string;
+  stack?: string;
+}
+
+export interface Resources {
+  memoryUsedMb: number;
+  cpuUsagePercent: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+}
+
+export interface Invocation {
+  status: InvocationStatus;
+  durationMs: number;
+  result: unknown;
+  error?: InvocationError;
+  logs: string;
+  logsTruncated: boolean;
+  resources: Resources;
+  coldStart: boolean;
+  memoryLimitMb: number;
+}
+
+export interface InvokeRequest {
+  requestId: string;
+  event: unknown;
+  timeoutMs: number;
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+function resources(before: ResourceSample | null, after: ResourceSample | null, wallMs: number): Resources {
+  if (!before || !after) return { memoryUsedMb: 0, cpuUsagePercent: 0, networkRxBytes: 0, networkTxBytes: 0 };
+  const cpuMs = Math.max(0, after.cpuNs - before.cpuNs) / 1e6;
+  return {
+    memoryUsedMb: round(after.memoryPeakBytes / (1024 * 1024)),
+    cpuUsagePercent: wallMs > 0 ? round((cpuMs / wallMs) * 100) : 0,
+    networkRxBytes: Math.max(0, after.netRxBytes - before.netRxBytes),
+    networkTxBytes: Math.max(0, after.netTxBytes - before.netTxBytes),
+  };
+}
+
+type Outcome =
+  | { kind: 'frame'; frame: Record<string, unknown> }
+  | { kind: 'timeout' }
+  | { kind: 'exit'; oomKilled: boolean; exitCode: number }
+  | { kind: 'channel'; error: Error };
+
+/**
+ * Runs one invocation on a pooled sandbox: per-call memory peak and CPU from the cgroup, a
+ * wall-clock deadline that kills the container, and a verdict on whether the container may be
+ * reused (a handler's own error: yes; timeout, crash, OOM or output flood: never).
+ */
+export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }) {
+  return async function invoke(fn: FunctionImage, req: InvokeRequest): Promise<Invocation> {
+    const lease = await deps.pool.acquire(fn);
+    const { sandbox } = lease;
+    let healthy = false;
+    try {
+      await deps.profiler.resetPeak(sandbox.id);
+      const before = await deps.profiler.sample(sandbox.id, sandbox.pid);
+      const started = performance.now();
+      const deadline = Date.now() + req.timeoutMs;
+      const outcome = await race(sandbox, req, fn, deadline);
+      const durationMs = round(performance.now() - started);
+      const after = await deps.profiler.sample(sandbox.id, sandbox.pid);
+      const base = {
+        durationMs,
+        resources: resources(before, after, durationMs),
+        coldStart: lease.coldStart,
+        memoryLimitMb: fn.memoryMb,
+      };
+      const raw = sandbox.channel.takeRaw();
+      if (outcome.kind === 'frame') {
+        const f = outcome.frame;
+        healthy = true;
+        const logs = `${(f.logs as string) ?? ''}${raw}`;
+        if (f.ok)
+          return {
+            ...base,
+            status: 'SUCCESS',
+            result: f.result,
+            logs,
+            logsTruncated: Boolean(f.logsTruncated),
+          };
+        return {
+          ...base,
+          status: 'FAILED',
+          result: null,
+          error: f.error as InvocationError,
+          logs,
+          logsTruncated: Boolean(f.logsTruncated),
+        };
+      }
+      if (outcome.kind === 'timeout') {
+        return {
+          ...base,
+          status: 'TIMEOUT',
+          result: null,
+          error: { errorType: 'TimeoutError', errorMessage: `Task timed out after ${req.timeoutMs} ms.` },
+          logs: raw,
+          logsTruncated: false,
+        };
+      }
+      if (outcome.kind === 'exit') {
+        return {
+          ...base,
+          status: 'FAILED',
+          result: null,
+          error: outcome.oomKilled
+            ? {
+                errorType: 'OutOfMemoryError',
+                errorMessage: `The function used more than its ${fn.memoryMb} MB.`,
+              }
+            : {
+                errorType: 'RuntimeExitError',
+                errorMessage: `The runtime exited with code ${outcome.exitCode}.`,
+              },
+          logs: raw,
+          logsTruncated: false,
+        };
+      }
+      return {
+        ...base,
+        status: 'FAILED',
+        result: null,
+        error: {
+          errorType: outcome.error instanceof OutputCapError ? 'OutputLimitError' : 'RuntimeError',
+          errorMessage: outcome.error.message,
+        },
+        logs: raw.slice(0, 64 * 1024),
+        logsTruncated: true,
+      };
+    } finally {
+      deps.pool.release(fn, sandbox, healthy);
+    }
+  };
+}
+
+async function race(
+  sandbox: DockerSandbox,
+  req: InvokeRequest,
+  fn: FunctionImage,
+  deadline: number,
+): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'timeout' }), req.timeoutMs);
+  });
+  const exited = sandbox.exited.then((e): Outcome => ({ kind: 'exit', ...e }));
+  const reply = sandbox.channel
+    .request({
+      type: 'invoke',
+      event: req.event,
+      context: { requestId: req.requestId, functionName: fn.name, memoryLimitInMB: fn.memoryMb, deadline },
+    })
+    .then(
+      (frame): Outcome => ({ kind: 'frame', frame }),
+      // The channel closes a moment before docker reports the exit; prefer the exit's reason.
+      async (error: Error): Promise<Outcome> =>
+        Promise.race([
+          exited,
+          new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
+        ]),
+    );
+  try {
+    const outcome = await Promise.race([reply, timeout, exited]);
+    if (outcome.kind === 'timeout') await sandbox.destroy();
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,321 @@
+import type { RuntimeDef, RuntimeName } from './catalog.ts';
+import type { DockerSandbox, DockerSandboxDriver } from './docker-sandbox.ts';
+
+/** What the pool needs to know of a function to give it a ready sandbox. */
+export interface FunctionImage {
+  name: string;
+  /** Changes with every deploy: containers loaded with an older version are never reused. */
+  version: string;
+  runtime: RuntimeName;
+  handler: string;
+  memoryMb: number;
+  network: 'none' | 'bridge';
+  env: Record<string, string>;
+  /** Maximum invocations running at once; more wait their turn. */
+  concurrency: number;
+  /** Code, path → base64; fetched only when a container needs loading. */
+  loadFiles(): Promise<Record<string, string>>;
+}
+
+export interface PoolOptions {
+  driver: DockerSandboxDriver;
+  runtimes: Record<RuntimeName, RuntimeDef>;
+  /** Generic containers kept started per runtime (POOL_MIN_IDLE). Default 2. */
+  minIdle: number;
+  /** Containers in all, generic and bound (POOL_MAX). Default 32. */
+  max: number;
+  /** A bound container unused this long is removed. Default 5 minutes. */
+  idleTtlMs: number;
+  /** Memory of a generic container until it is specialised. Default 128 MiB. */
+  genericMemoryMb?: number;
+  onEvent?: (event: 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced', runtime: RuntimeName) => void;
+}
+
+export interface Lease {
+  sandbox: DockerSandbox;
+  /** True when a container had to be created for this call. */
+  coldStart: boolean;
+}
+
+export class LoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoadError';
+  }
+}
+
+interface Bound {
+  sandbox: DockerSandbox;
+  version: string;
+  lastUsed: number;
+}
+
+/**
+ * Fission-style warm pool. Generic containers per runtime are started ahead of need; on a
+ * function's first call one is specialised (resized, code loaded) and from then on belongs to
+ * that function and is reused. A container that misbehaved is destroyed, never reused; the
+ * generic stock refills in the background.
+ */
+export class WarmPool {
+  readonly #o: Required<Omit<PoolOptions, 'onEvent'>> & Pick<PoolOptions, 'onEvent'>;
+  readonly #generic = new Map<RuntimeName, DockerSandbox[]>();
+  readonly #starting = new Map<RuntimeName, number>();
+  readonly #idle = new Map<string, Bound[]>();
+  readonly #busy = new Map<string, Set<DockerSandbox>>();
+  readonly #waiters = new Map<string, Array<() => void>>();
+  #total = 0;
+  #sweeper: NodeJS.Timeout | undefined;
+  #closing = false;
+  #refills = new Set<Promise<void>>();
+
+  constructor(options: PoolOptions) {
+    this.#o = { genericMemoryMb: 128, ...options };
+  }
+
+  async start(): Promise<void> {
+    await this.#o.driver.removeLeftovers();
+    for (const runtime of Object.keys(this.#o.runtimes) as RuntimeName[]) this.#generic.set(runtime, []);
+    await Promise.all((Object.keys(this.#o.runtimes) as RuntimeName[]).map((r) => this.#refill(r)));
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(30_000, this.#o.idleTtlMs)).unref();
+  }
+
+  /** Counts for gauges and tests. */
+  stats() {
+    const generic = Object.fromEntries([...this.#generic].map(([r, list]) => [r, list.length]));
+    let idle = 0;
+    for (const list of this.#idle.values()) idle += list.length;
+    let busy = 0;
+    for (const set of this.#busy.values()) busy += set.size;
+    return { total: this.#total, generic, idleBound: idle, busy };
+  }
+
+  busyByRuntime(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, set] of this.#busy) {
+      const runtime = key.split('\u0000')[1] ?? 'unknown';
+      out[runtime] = (out[runtime] ?? 0) + set.size;
+    }
+    return out;
+  }
+
+  async acquire(fn: FunctionImage): Promise<Lease> {
+    const key = `${fn.name}\u0000${fn.runtime}`;
+    await this.#slot(key, fn.concurrency);
+    try {
+      const lease = await this.#take(key, fn);
+      this.#busySet(key).add(lease.sandbox);
+      return lease;
+    } catch (err) {
+      this.#wake(key);
+      throw err;
+    }
+  }
+
+  /** Gives a sandbox back: reused when healthy, destroyed (and replaced) otherwise. */
+  release(fn: FunctionImage, sandbox: DockerSandbox, healthy: boolean): void {
+    const key = `${fn.name}\u0000${fn.runtime}`;
+    this.#busySet(key).delete(sandbox);
+    if (healthy && !this.#closing && !sandbox.channel.closed) {
+      const list = this.#idle.get(key) ?? [];
+      list.push({ sandbox, version: fn.version, lastUsed: Date.now() });
+      this.#idle.set(key, list);
+    } else {
+      this.#destroy(sandbox);
+      this.#o.onEvent?.('replaced', fn.runtime);
+      this.#background(fn.runtime);
+    }
+    this.#wake(key);
+  }
+
+  /** Drops a function's idle containers (after a redeploy or delete). */
+  evict(name: string): void {
+    for (const [key, list] of this.#idle) {
+      if (!key.startsWith(`${name}\u0000`)) continue;
+      for (const b of list) this.#destroy(b.sandbox);
+      this.#idle.delete(key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#sweeper);
+    await Promise.all(this.#refills);
+    const all: DockerSandbox[] = [];
+    for (const list of this.#generic.values()) all.push(...list.splice(0));
+    for (const list of this.#idle.values()) all.push(...list.splice(0).map((b) => b.sandbox));
+    for (const set of this.#busy.values()) all.push(...set);
+    await Promise.all(all.map((s) => s.destroy()));
+    this.#total = 0;
+    await this.#o.driver.removeLeftovers();
+  }
+
+  // --- internals ---
+
+  #busySet(key: string): Set<DockerSandbox> {
+    let set = this.#busy.get(key);
+    if (!set) {
+      set = new Set();
+      this.#busy.set(key, set);
+    }
+    return set;
+  }
+
+  async #slot(key: string, concurrency: number): Promise<void> {
+    while (this.#busySet(key).size >= concurrency) {
+      await new Promise<void>((resolve) => {
+        const list = this.#waiters.get(key) ?? [];
+        list.push(resolve);
+        this.#waiters.set(key, list);
+      });
+    }
+  }
+
+  #wake(key: string) {
+    this.#waiters.get(key)?.shift()?.();
+  }
+
+  async #take(key: string, fn: FunctionImage): Promise<Lease> {
+    const idle = this.#idle.get(key) ?? [];
+    while (idle.length > 0) {
+      const bound = idle.pop() as Bound;
+      if (bound.version === fn.version && !bound.sandbox.channel.closed) {
+        this.#o.onEvent?.('warm', fn.runtime);
+        return { sandbox: bound.sandbox, coldStart: false };
+      }
+      this.#destroy(bound.sandbox);
+    }
+    // Generic containers have no network; a function with egress gets its own container.
+    const generic = fn.network === 'none' ? this.#generic.get(fn.runtime)?.pop() : undefined;
+    if (generic && !generic.channel.closed) {
+      this.#background(fn.runtime);
+      await this.#specialise(generic, fn);
+      this.#o.onEvent?.('specialised', fn.runtime);
+      return { sandbox: generic, coldStart: false };
+    }
+    if (generic) this.#destroy(generic);
+    await this.#makeRoom();
+    const sandbox = await this.#create(fn.runtime, fn.memoryMb, fn.network);
+    await this.#specialise(sandbox, fn);
+    this.#o.onEvent?.('cold', fn.runtime);
+    return { sandbox, coldStart: true };
+  }
+
+  async #specialise(sandbox: DockerSandbox, fn: FunctionImage): Promise<void> {
+    try {
+      await sandbox.resize(fn.memoryMb);
+      const loaded = await sandbox.channel.request({
+        type: 'load',
+        files: await fn.loadFiles(),
+        handler: fn.handler,
+        env: fn.env,
+      });
+      if (!loaded.ok) {
+        const error = loaded.error as { errorMessage?: string } | undefined;
+        throw new LoadError(`Could not load ${fn.handler}: ${error?.errorMessage ?? 'unknown error'}`);
+      }
+    } catch (err) {
+      this.#destroy(sandbox);
+      this.#background(fn.runtime);
+      throw err;
+    }
+  }
+
+  async #create(runtime: RuntimeName, memoryMb: number, network: 'none' | 'bridge'): Promise<DockerSandbox> {
+    const def = this.#o.runtimes[runtime];
+    this.#total++;
+    try {
+      const sandbox = await this.#o.driver.create({
+        image: def.image,
+        cmd: def.cmd,
+        memoryMb,
+        network,
+        labels: { 'dockhand.runtime': runtime, 'dockhand.kind': 'function' },
+      });
+      await sandbox.channel.waitFor('ready');
+      void sandbox.exited.then(() => sandbox.channel.close());
+      return sandbox;
+    } catch (err) {
+      this.#total--;
+      throw err;
+    }
+  }
+
+  #destroy(sandbox: DockerSandbox) {
+    this.#total--;
+    void sandbox.destroy();
+  }
+
+  /** At the cap, the least recently used idle container of any function makes way. */
+  async #makeRoom(): Promise<void> {
+    if (this.#total < this.#o.max) return;
+    let oldest: { key: string; index: number; lastUsed: number } | undefined;
+    for (const [key, list] of this.#idle) {
+      list.forEach((b, index) => {
+        if (!oldest || b.lastUsed < oldest.lastUsed) oldest = { key, index, lastUsed: b.lastUsed };
+      });
+    }
+    if (oldest) {
+      const [b] = this.#idle.get(oldest.key)?.splice(oldest.index, 1) ?? [];
+      if (b) {
+        this.#destroy(b.sandbox);
+        this.#o.onEvent?.('evicted', oldest.key.split('\u0000')[1] as RuntimeName);
+        return;
+      }
+    }
+    for (const list of this.#generic.values()) {
+      const g = list.shift();
+      if (g) return this.#destroy(g);
+    }
+    throw new Error(
+      `The container pool is full (POOL_MAX ${this.#o.max}); retry when an invocation finishes.`,
+    );
+  }
+
+  #background(runtime: RuntimeName) {
+    if (this.#closing) return;
+    const p = this.#refill(runtime)
+      .catch(() => {})
+      .finally(() => this.#refills.delete(p));
+    this.#refills.add(p);
+  }
+
+  async #refill(runtime: RuntimeName): Promise<void> {
+    const list = this.#generic.get(runtime) ?? [];
+    this.#generic.set(runtime, list);
+    const need = this.#o.minIdle - list.length - (this.#starting.get(runtime) ?? 0);
+    const room = Math.max(0, this.#o.max - this.#total);
+    const count = Math.min(need, room);
+    if (count <= 0) return;
+    this.#starting.set(runtime, (this.#starting.get(runtime) ?? 0) + count);
+    await Promise.all(
+      Array.from({ length: count }, async () => {
+        try {
+          const sandbox = await this.#create(runtime, this.#o.genericMemoryMb, 'none');
+          if (this.#closing) return this.#destroy(sandbox);
+          list.push(sandbox);
+        } finally {
+          this.#starting.set(runtime, (this.#starting.get(runtime) ?? 1) - 1);
+        }
+      }),
+    );
+  }
+
+  #sweep() {
+    const cutoff = Date.now() - this.#o.idleTtlMs;
+    for (const [key, list] of this.#idle) {
+      const keep = list.filter((b) => b.lastUsed >= cutoff && !b.sandbox.channel.closed);
+      for (const b of list) if (!keep.includes(b)) this.#destroy(b.sandbox);
+      this.#idle.set(key, keep);
+    }
+    for (const [runtime, list] of this.#generic) {
+      // In place: a refill under way holds this same array.
+      const dead = list.filter((s) => s.channel.closed);
+      if (dead.length === 0) continue;
+      for (const s of dead) {
+        list.splice(list.indexOf(s), 1);
+        this.#destroy(s);
+      }
+      this.#background(runtime);
+    }
+  }
+}
