@@ -2,7 +2,12 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import type { InvocationPayload } from '../queues/schemas/functions.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
 import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
-import { advise, summariseSamples, type TunerAdvice } from './functions/auto-tuner.ts';
+import {
+  advise,
+  DEFAULT_MONTHLY_INVOCATIONS,
+  summariseSamples,
+  type TunerAdvice,
+} from './functions/auto-tuner.ts';
 import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
 
@@ -51,6 +56,19 @@ export function toImage(record: FunctionRecord, store: FunctionStore): FunctionI
  * invocations, whose jobs have attempts; sync ones have one.
  */
 export function createFunctionsProcessor(deps: FunctionsDeps) {
+  // The observed rate prices the tuner's savings; it moves slowly, so it is re-read from the
+  // history at most every 10 s per function instead of on every call.
+  const rates = new Map<string, { at: number; value: Promise<number> }>();
+  const monthlyRate = (name: string): Promise<number> => {
+    const cached = rates.get(name);
+    if (cached && Date.now() - cached.at < 10_000) return cached.value;
+    const value = deps.history
+      .recent(name, 200)
+      .then((samples) => summariseSamples(samples, 0).monthlyInvocations)
+      .catch(() => DEFAULT_MONTHLY_INVOCATIONS);
+    rates.set(name, { at: Date.now(), value });
+    return value;
+  };
   return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
     const { functionName, requestId, event } = job.data;
     const record = await deps.store.get(functionName);
@@ -58,7 +76,6 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       throw new UnrecoverableError(
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
       );
-    await job.updateProgress(10);
     let invocation: Invocation;
     try {
       invocation = await deps.invoke(toImage(record, deps.store), {
@@ -80,8 +97,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         memoryLimitMb: record.memoryMb,
       };
     }
-    const recent = await deps.history.recent(functionName, 200);
-    const rate = summariseSamples(recent, record.memoryMb).monthlyInvocations;
+    const rate = await monthlyRate(functionName);
     const autoTuner = advise({
       memoryLimitMb: record.memoryMb,
       peakMb: invocation.resources.memoryUsedMb,
@@ -89,14 +105,14 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       durationMs: invocation.durationMs,
       monthlyInvocations: rate,
     });
-    await deps.history.add(functionName, {
+    const sample = {
       t: Date.now(),
       durationMs: invocation.durationMs,
       peakMb: invocation.resources.memoryUsedMb,
       cpuPercent: invocation.resources.cpuUsagePercent,
       status: invocation.status,
       memoryLimitMb: record.memoryMb,
-    });
+    };
     const result: InvocationResult = {
       requestId,
       functionName,
@@ -111,8 +127,11 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       coldStart: invocation.coldStart,
     };
     deps.onResult?.(result, record.runtime);
-    await Promise.all((deps.sinks ?? []).map((sink) => sink(result).catch(() => {})));
-    await job.updateProgress(100);
+    // Concurrently: each is one Redis round trip, and none may fail the invocation.
+    await Promise.all([
+      deps.history.add(functionName, sample).catch(() => {}),
+      ...(deps.sinks ?? []).map((sink) => sink(result).catch(() => {})),
+    ]);
     return result;
   };
 }

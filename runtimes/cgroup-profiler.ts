@@ -1,4 +1,5 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -6,6 +7,8 @@ import path from 'node:path';
  * Docker stats API takes about a second per call; these files take microseconds).
  * cgroup v1: memory.max_usage_in_bytes (reset by writing 0) and cpuacct.usage (ns).
  * cgroup v2: memory.peak (reset by writing, on kernels that allow it) and cpu.stat usage_usec.
+ * Reads are synchronous on purpose: these are kernel pseudo-files answered from memory in
+ * microseconds, while each async read costs a libuv thread-pool round trip on the hot path.
  */
 export interface ResourceSample {
   /** Peak memory since the last reset, bytes. */
@@ -69,10 +72,7 @@ export class CgroupProfiler {
     const p = await this.#paths(containerId);
     if (!p) return false;
     try {
-      await writeFile(
-        path.join(p.memory, p.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'),
-        '0',
-      );
+      writeFileSync(path.join(p.memory, p.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'), '0');
       return true;
     } catch {
       return false;
@@ -82,12 +82,16 @@ export class CgroupProfiler {
   async sample(containerId: string, pid?: number): Promise<ResourceSample | null> {
     const p = await this.#paths(containerId);
     if (!p) return null;
-    const read = (file: string) => readFile(file, 'utf8').catch(() => '0');
-    const [mem, cpu, net] = await Promise.all([
-      read(path.join(p.memory, p.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak')),
-      read(path.join(p.cpu, p.version === 1 ? 'cpuacct.usage' : 'cpu.stat')),
-      pid ? readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '') : Promise.resolve(''),
-    ]);
+    const read = (file: string, fallback = '0') => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch {
+        return fallback;
+      }
+    };
+    const mem = read(path.join(p.memory, p.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'));
+    const cpu = read(path.join(p.cpu, p.version === 1 ? 'cpuacct.usage' : 'cpu.stat'));
+    const net = pid ? read(`/proc/${pid}/net/dev`, '') : '';
     const cpuNs =
       p.version === 1 ? Number(cpu.trim()) : Number(/usage_usec (\d+)/.exec(cpu)?.[1] ?? 0) * 1000;
     let netRxBytes = 0;
