@@ -31,7 +31,9 @@ export interface AppDeps {
   folders: BatchFolders;
   /** What a tick runs; POST /batches/tick runs them now, in this process. */
   tickHandlers: readonly TickHandler[];
-  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3'> & { waiter?: FunctionRouteDeps['waiter'] };
+  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3' | 'deadLetters'> & {
+    waiter?: FunctionRouteDeps['waiter'];
+  };
 }
 
 /**

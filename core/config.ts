@@ -48,7 +48,14 @@ const EnvSchema = Type.Object({
   S3_CODE_BUCKET: Type.Optional(Type.String()),
   S3_OUTPUT_BUCKET: Type.Optional(Type.String()),
   AWS_REGION: Type.String({ minLength: 1, description: 'an AWS region name' }),
+  AWS_ACCESS_KEY_ID: Type.Optional(Type.String()),
+  AWS_SECRET_ACCESS_KEY: Type.Optional(Type.String()),
   SQS_QUEUE_URL: Type.Optional(Url('an http(s):// queue URL')),
+  SQS_WAIT_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 20,
+    description: 'a whole number of seconds from 0 to 20',
+  }),
   MINIO_ENDPOINT: Type.Optional(Type.String()),
   MINIO_ACCESS_KEY: Type.Optional(Type.String()),
   MINIO_SECRET_KEY: Type.Optional(Type.String()),
@@ -107,6 +114,7 @@ const DEFAULTS = {
   RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
   RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
   AWS_REGION: 'us-east-1',
+  SQS_WAIT_SECONDS: 20,
   SCHEDULER_INTERVAL_SECONDS: 600,
   BATCHES_PER_TICK: 0,
   BATCH_LOCK_STALE_SECONDS: 1800,
@@ -136,7 +144,9 @@ export interface Config {
     images: { node20: string; python3: string };
   };
   s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
-  sqs: { queueUrl?: string };
+  /** Explicit AWS credentials; without them the SDK's own chain (profile, instance role) is used. */
+  aws: { region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  sqs: { queueUrl?: string; waitSeconds: number };
   minio: { endpoint?: string; accessKey?: string; secretKey?: string; bucket?: string };
   llm: {
     provider?: 'openai' | 'gemini';
@@ -217,7 +227,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       outputBucket: e.S3_OUTPUT_BUCKET,
       region: e.AWS_REGION,
     },
-    sqs: { queueUrl: e.SQS_QUEUE_URL },
+    aws: {
+      region: e.AWS_REGION,
+      credentials:
+        e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+          : undefined,
+    },
+    sqs: { queueUrl: e.SQS_QUEUE_URL, waitSeconds: e.SQS_WAIT_SECONDS },
     minio: {
       endpoint: e.MINIO_ENDPOINT,
       accessKey: e.MINIO_ACCESS_KEY,

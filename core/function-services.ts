@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -12,7 +13,9 @@ import { createFunctionMetrics } from '../processors/functions/metrics.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor, type InvocationResult } from '../processors/functions.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
+import type { Enqueue } from '../queues/enqueue.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
+import { createSqsIngress, type DeadLetter } from '../queues/sqs-ingress.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
@@ -20,9 +23,42 @@ import { createInvoker } from '../runtimes/invoker.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
 import type { Config } from './config.ts';
 import { createDocker } from './docker.ts';
-import { createS3 } from './s3.ts';
+import { createS3, createSqs } from './s3.ts';
 
 export const FUNCTION_RESULTS_CHANNEL = 'function-results';
+
+/** Messages no ingress could turn into work, with the reason: kept, never silently dropped. */
+export function createDeadLetters(redis: Redis, prefix: string, keep = 10_000) {
+  const key = `${prefix}:dead-letters`;
+  return {
+    async add(entry: DeadLetter): Promise<void> {
+      await redis
+        .multi()
+        .lpush(key, JSON.stringify(entry))
+        .ltrim(key, 0, keep - 1)
+        .exec();
+    },
+    async recent(count = 100): Promise<DeadLetter[]> {
+      return (await redis.lrange(key, 0, count - 1)).map((e) => JSON.parse(e) as DeadLetter);
+    },
+  };
+}
+export type DeadLetters = ReturnType<typeof createDeadLetters>;
+
+/** Each invocation's record, logs included, as `logs/<function>/<yyyy-mm-dd>/<requestId>.json`. */
+function s3LogSink(s3: S3Client, bucket: string) {
+  return async (result: InvocationResult) => {
+    const day = new Date().toISOString().slice(0, 10);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `logs/${result.functionName}/${day}/${result.requestId}.json`,
+        Body: JSON.stringify(result),
+        ContentType: 'application/json',
+      }),
+    );
+  };
+}
 
 /**
  * Everything functions need, made once per process: the store and tuning history everywhere,
@@ -37,10 +73,11 @@ export async function createFunctionServices(deps: {
   lifecycle: RedisLifecycle;
   gateway: boolean;
   worker: boolean;
+  enqueue: Enqueue;
 }) {
   const { config, producer } = deps;
   const prefix = config.redis.prefix;
-  const s3 = createS3(config.s3);
+  const s3 = createS3(config);
   const code =
     s3 && config.s3.codeBucket
       ? s3CodeStorage(s3, config.s3.codeBucket)
@@ -55,6 +92,23 @@ export async function createFunctionServices(deps: {
     waiter = createResultWaiter('functions', waiterRedis, prefix);
     await waiter.ready();
   }
+
+  const deadLetters = createDeadLetters(producer, prefix);
+  // SQS is an ingress, like HTTP: it runs where the gateway runs.
+  const sqs = deps.gateway ? createSqs(config) : undefined;
+  const ingress =
+    sqs && config.sqs.queueUrl
+      ? createSqsIngress({
+          sqs,
+          queueUrl: config.sqs.queueUrl,
+          waitSeconds: config.sqs.waitSeconds,
+          enqueue: deps.enqueue,
+          functionExists: async (name) => (await store.get(name)) !== undefined,
+          deadLetter: deadLetters.add,
+          log: (message, extra) => deps.logger.warn(extra ?? {}, message),
+        })
+      : undefined;
+  ingress?.start();
 
   let pool: WarmPool | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
@@ -74,11 +128,13 @@ export async function createFunctionServices(deps: {
       const publish = async (result: InvocationResult) => {
         await producer.publish(FUNCTION_RESULTS_CHANNEL, JSON.stringify(result));
       };
+      const sinks = [publish];
+      if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
       processor = createFunctionsProcessor({
         store,
         history,
         invoke: createInvoker({ pool, profiler: new CgroupProfiler() }),
-        sinks: [publish],
+        sinks,
         onResult: metrics.onResult,
       });
     } catch (err) {
@@ -98,7 +154,9 @@ export async function createFunctionServices(deps: {
     s3,
     pool,
     processor,
+    deadLetters,
     async close() {
+      await ingress?.close();
       await waiter?.close();
       if (waiterRedis) await closeRedis(waiterRedis);
       await pool?.close();

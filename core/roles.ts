@@ -86,6 +86,7 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
     registry,
     logger: logger.child({ component: 'functions' }),
     lifecycle,
+    enqueue,
     gateway: role === 'all' || role === 'gateway',
     worker: servesQueue(role, 'functions'),
   });

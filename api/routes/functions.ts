@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import type { DeadLetters } from '../../core/function-services.ts';
 import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
 import type { FunctionStore } from '../../processors/functions/function-store.ts';
@@ -29,6 +30,7 @@ export interface FunctionRouteDeps {
   enqueue: Enqueue;
   queues: QueueSet;
   waiter: ResultWaiter;
+  deadLetters: DeadLetters;
   s3?: S3Client;
 }
 
@@ -263,5 +265,33 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       const samples = await deps.history.recent(record.name);
       return { functionName: record.name, ...summariseSamples(samples, record.memoryMb) };
     },
+  );
+
+  app.get(
+    '/dead-letters',
+    {
+      schema: {
+        tags,
+        summary: 'Ingress messages that could not become work (malformed, unknown function), newest first',
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        }),
+        response: {
+          200: Type.Object({
+            deadLetters: Type.Array(
+              Type.Object({
+                source: Type.String(),
+                id: Type.String(),
+                body: Type.String(),
+                reason: Type.String(),
+                at: Type.String(),
+              }),
+            ),
+          }),
+          ...commonErrors,
+        },
+      },
+    },
+    async (request) => ({ deadLetters: await deps.deadLetters.recent(request.query.limit ?? 100) }),
   );
 }

@@ -1,0 +1,153 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { QueueEvents } from 'bullmq';
+import { createSqsServer } from 'local-aws-sqs';
+import S3rver from 's3rver';
+import t from 'tap';
+import { startRole } from '../../core/roles.ts';
+import { REDIS_URL, testConfig, wipePrefix } from '../helpers/env.ts';
+import { freePort } from '../helpers/redis-server.ts';
+import { makeZip } from '../helpers/zip.ts';
+
+const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const s3Port = await freePort();
+const s3rver = new S3rver({
+  port: s3Port,
+  address: '127.0.0.1',
+  silent: true,
+  directory: mkdtempSync(path.join(tmpdir(), 's3rver-')),
+  configureBuckets: ['code', 'out', 'src'].map((name) => ({ name, configs: [] })),
+});
+await s3rver.run();
+t.teardown(() => s3rver.close());
+const s3 = new S3Client({
+  region: 'us-east-1',
+  endpoint: `http://127.0.0.1:${s3Port}`,
+  forcePathStyle: true,
+  credentials,
+});
+
+const sqsPort = await freePort();
+const sqsServer = await createSqsServer({ port: sqsPort, hostname: '127.0.0.1' });
+t.teardown(
+  () =>
+    new Promise<void>((resolve) => {
+      sqsServer.close(() => resolve());
+      sqsServer.closeAllConnections(); // the SDK keeps connections alive; close() alone waits for them
+    }),
+);
+const sqs = new SQSClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${sqsPort}`, credentials });
+const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'invocations' }));
+
+const config = testConfig({
+  POOL_MIN_IDLE: '1',
+  S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
+  S3_CODE_BUCKET: 'code',
+  S3_OUTPUT_BUCKET: 'out',
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  SQS_QUEUE_URL: QueueUrl as string,
+  // The local SQS server answers a long poll only when it ends; real SQS answers at once.
+  SQS_WAIT_SECONDS: '1',
+});
+const running = await startRole('all', config, { listen: false });
+t.teardown(async () => {
+  await running.close();
+  await wipePrefix(config.redis.prefix);
+});
+const { app } = running;
+
+t.test('deploy from a zip in S3; code kept in S3_CODE_BUCKET', async (t) => {
+  const zip = await makeZip([
+    {
+      name: 'index.js',
+      content: 'exports.handler = async (e) => { console.log("n is", e.n); return e.n * 3; };',
+    },
+  ]);
+  await s3.send(new PutObjectCommand({ Bucket: 'src', Key: 'fn.zip', Body: zip }));
+  const res = await app.inject({
+    method: 'PUT',
+    url: '/functions/tripler',
+    payload: {
+      runtime: 'node20',
+      handler: 'index.handler',
+      memoryMb: 128,
+      timeoutMs: 5000,
+      code: { s3: { bucket: 'src', key: 'fn.zip' } },
+    },
+  });
+  t.equal(res.statusCode, 201, res.body);
+  t.match(res.json().codeLocation, /^s3:\/\/code\/functions\/tripler\/[0-9a-f]{16}\.json$/);
+  const sync = await app.inject({ method: 'POST', url: '/functions/tripler/invoke', payload: { n: 5 } });
+  t.equal(sync.json().result, 15);
+
+  const missing = await app.inject({
+    method: 'PUT',
+    url: '/functions/nothing',
+    payload: {
+      runtime: 'node20',
+      handler: 'index.handler',
+      memoryMb: 128,
+      timeoutMs: 5000,
+      code: { s3: { bucket: 'src', key: 'nope.zip' } },
+    },
+  });
+  t.equal(missing.statusCode, 400);
+  t.equal(missing.json().field, 'body.code.s3');
+  t.match(missing.json().message, /s3:\/\/src\/nope\.zip could not be read/);
+});
+
+t.test(
+  'SQS messages become invocations once each; bad ones are dead-lettered; logs land in S3',
+  async (t) => {
+    const events = new QueueEvents('functions', {
+      connection: { url: REDIS_URL },
+      prefix: config.redis.prefix,
+    });
+    t.teardown(() => events.close());
+    await events.waitUntilReady();
+    const done = new Promise<void>((resolve) => {
+      events.on('completed', ({ jobId }) => {
+        if (jobId === 'sqs-1') resolve();
+      });
+    });
+    const send = (body: string) => sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+    await send(JSON.stringify({ functionName: 'tripler', event: { n: 7 }, requestId: 'sqs-1' }));
+    await send(JSON.stringify({ functionName: 'tripler', event: { n: 7 }, requestId: 'sqs-1' })); // redelivered twin
+    await send('this is not json');
+    await send(JSON.stringify({ functionName: 'ghost', event: {} }));
+    await done;
+
+    const result = (await app.inject({ method: 'GET', url: '/invocations/sqs-1' })).json();
+    t.equal(result.status, 'SUCCESS');
+    t.equal(result.result, 21);
+    const jobs = await running.queues.functions.getJobs(['completed', 'waiting', 'active', 'failed']);
+    t.equal(jobs.filter((j) => j.id === 'sqs-1').length, 1, 'the twin message did not run it twice');
+
+    let dead: Array<{ reason: string; source: string }> = [];
+    for (let i = 0; i < 200 && dead.length < 2; i++) {
+      dead = (await app.inject({ method: 'GET', url: '/dead-letters' })).json().deadLetters;
+      if (dead.length < 2) await new Promise((r) => setTimeout(r, 25));
+    }
+    t.same(dead.map((d) => d.reason).sort(), ['No function ghost.', 'The body is not a JSON object.']);
+    t.ok(dead.every((d) => d.source === 'sqs'));
+    const left = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 0, MaxNumberOfMessages: 10 }),
+    );
+    t.same(left.Messages ?? [], [], 'every message was deleted after it was queued or dead-lettered');
+
+    const day = new Date().toISOString().slice(0, 10);
+    const log = await s3.send(new GetObjectCommand({ Bucket: 'out', Key: `logs/tripler/${day}/sqs-1.json` }));
+    const record = JSON.parse((await log.Body?.transformToString()) ?? '{}');
+    t.equal(record.logs, 'n is 7\n');
+    t.equal(record.result, 21);
+  },
+);
