@@ -35,7 +35,12 @@ export interface FunctionsDeps {
   onResult?: (result: InvocationResult, runtime: string) => void;
 }
 
-export function toImage(record: FunctionRecord, store: FunctionStore): FunctionImage {
+/** `code` is the deployed record whose bundle to load (a sweep variant shares its code). */
+export function toImage(
+  record: FunctionRecord,
+  store: FunctionStore,
+  code: FunctionRecord = record,
+): FunctionImage {
   return {
     name: record.name,
     version: record.version,
@@ -45,7 +50,7 @@ export function toImage(record: FunctionRecord, store: FunctionStore): FunctionI
     network: record.network === 'egress' ? 'bridge' : 'none',
     env: record.env,
     concurrency: record.concurrency,
-    loadFiles: () => store.bundle(record),
+    loadFiles: () => store.bundle(code),
   };
 }
 
@@ -71,14 +76,26 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
   };
   return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
     const { functionName, requestId, event } = job.data;
-    const record = await deps.store.get(functionName);
-    if (!record)
+    const stored = await deps.store.get(functionName);
+    if (!stored) {
       throw new UnrecoverableError(
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
       );
+    }
+    // A sweep runs the same code at another size, under a version of its own so its
+    // containers are never mixed with the function's.
+    const resized = job.data.memoryMb !== undefined && job.data.memoryMb !== stored.memoryMb;
+    const sweep = job.data.source === 'sweep';
+    const record = resized
+      ? {
+          ...stored,
+          memoryMb: job.data.memoryMb as number,
+          version: `${stored.version}-m${job.data.memoryMb}`,
+        }
+      : stored;
     let invocation: Invocation;
     try {
-      invocation = await deps.invoke(toImage(record, deps.store), {
+      invocation = await deps.invoke(toImage(record, deps.store, stored), {
         requestId,
         event,
         timeoutMs: record.timeoutMs,
@@ -129,7 +146,8 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     deps.onResult?.(result, record.runtime);
     // Concurrently: each is one Redis round trip, and none may fail the invocation.
     await Promise.all([
-      deps.history.add(functionName, sample).catch(() => {}),
+      // Sweep runs at other sizes would skew the function's own profile.
+      sweep ? Promise.resolve() : deps.history.add(functionName, sample).catch(() => {}),
       ...(deps.sinks ?? []).map((sink) => sink(result).catch(() => {})),
     ]);
     return result;

@@ -123,3 +123,41 @@ export const TuningView = Type.Object({
   monthlyInvocations: Type.Number(),
   advice: Type.Union([Type.Null(), Type.Unknown()]),
 });
+
+export const SweepBody = Type.Object(
+  {
+    memorySizes: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 64, maximum: 10240 }), {
+        minItems: 1,
+        maxItems: 12,
+        description: 'Default 128, 256, 512, 1024, 1769.',
+      }),
+    ),
+    invocations: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 50, description: 'Runs per size. Default 5.' }),
+    ),
+    event: Type.Optional(Type.Unknown()),
+    strategy: Type.Optional(
+      Type.Union([Type.Literal('cost'), Type.Literal('speed'), Type.Literal('balanced')], {
+        description: 'Default balanced.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const SweepPointSchema = Type.Object({
+  memoryMb: Type.Integer(),
+  durationMs: Type.Number(),
+  costUsd: Type.Number(),
+  runs: Type.Integer(),
+  failures: Type.Integer(),
+});
+
+export const SweepView = Type.Object({
+  functionName: Type.String(),
+  strategy: Type.String(),
+  best: Type.Union([SweepPointSchema, Type.Null()]),
+  points: Type.Array(SweepPointSchema),
+  at: Type.String(),
+});

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { TuningSample } from './auto-tuner.ts';
+import type { SweepResult } from './power-sweep.ts';
 
 /** The last `keep` invocations of each function, newest first, for the tuner's view. */
 export function createTuningHistory(deps: { redis: Redis; prefix: string; keep?: number }) {
@@ -18,7 +19,14 @@ export function createTuningHistory(deps: { redis: Redis; prefix: string; keep?:
       return raw.map((r) => JSON.parse(r) as TuningSample);
     },
     async clear(name: string): Promise<void> {
-      await deps.redis.del(key(name));
+      await deps.redis.del(key(name), `${key(name)}:sweep`);
+    },
+    async saveSweep(name: string, result: SweepResult): Promise<void> {
+      await deps.redis.set(`${key(name)}:sweep`, JSON.stringify(result));
+    },
+    async lastSweep(name: string): Promise<SweepResult | undefined> {
+      const raw = await deps.redis.get(`${key(name)}:sweep`);
+      return raw ? (JSON.parse(raw) as SweepResult) : undefined;
     },
   };
 }

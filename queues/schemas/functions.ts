@@ -9,7 +9,14 @@ export const InvocationPayload = Type.Object(
     requestId: Type.String({ minLength: 1, maxLength: 128 }),
     event: Type.Unknown(),
     invocationType: Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')]),
-    source: Type.Optional(Type.String({ description: 'http, sqs, cli' })),
+    source: Type.Optional(Type.String({ description: 'http, sqs, cli, sweep' })),
+    memoryMb: Type.Optional(
+      Type.Integer({
+        minimum: 64,
+        maximum: 10240,
+        description: 'Run at this memory size instead (tuning sweeps).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

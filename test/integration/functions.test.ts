@@ -9,6 +9,12 @@ import { makeZip } from '../helpers/zip.ts';
 
 const docker = new Docker();
 const config = testConfig({ POOL_MIN_IDLE: '1', POOL_MAX: '12' });
+// A container left by a crashed worker on this host (its pid is gone): start-up must remove it.
+const leftover = await docker.createContainer({
+  Image: 'dockhand-runtime-node20:local',
+  Cmd: ['/usr/bin/node', '-e', '0'],
+  Labels: { dockhand: '1', 'dockhand.owner': `${hostname()}/2147483646` },
+});
 const running = await startRole('all', config, { listen: false });
 const { app } = running;
 const ownContainers = async () =>
@@ -43,6 +49,10 @@ const invoke = async (name: string, event: unknown = {}) => {
   });
   return { res, body: res.json() };
 };
+
+t.test('start-up removed the leftover of a crashed run', async (t) => {
+  await t.rejects(leftover.inspect(), /no such container/i);
+});
 
 t.test('deploy, invoke (specialised then warm), list, update, delete', async (t) => {
   const deployed = await node(
@@ -361,6 +371,65 @@ t.test(
     t.equal((await app.inject({ method: 'GET', url: '/invocations/nope' })).statusCode, 404);
   },
 );
+
+t.test('power tuning sweep: sizes, trimmed means, a pick, and its chart', async (t) => {
+  await node(
+    'sweepme',
+    'exports.handler = async (e) => { let x = 0; for (let i = 0; i < e.n; i++) x += i; return x; };',
+  );
+  const res = await app.inject({
+    method: 'POST',
+    url: '/functions/sweepme/tuning/sweep',
+    payload: { memorySizes: [256, 128], invocations: 3, event: { n: 1000 }, strategy: 'cost' },
+  });
+  t.equal(res.statusCode, 200, res.body);
+  const sweep = res.json();
+  t.same(
+    sweep.points.map((p: { memoryMb: number }) => p.memoryMb),
+    [128, 256],
+  );
+  for (const p of sweep.points) {
+    t.equal(p.failures, 0);
+    t.ok(p.durationMs > 0 && p.costUsd > 0);
+  }
+  t.equal(sweep.best.memoryMb, 128, 'for a no-op, cost picks the smallest size');
+  const tuning = (await app.inject({ method: 'GET', url: '/functions/sweepme/tuning' })).json();
+  t.equal(tuning.samples, 0, "sweep runs do not count as the function's own invocations");
+  const svg = await app.inject({ method: 'GET', url: '/functions/sweepme/tuning.svg' });
+  t.equal(svg.statusCode, 200);
+  t.match(svg.headers['content-type'], /image\/svg\+xml/);
+  t.match(svg.body, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  t.match(svg.body, /128 MB/);
+  t.equal((await app.inject({ method: 'GET', url: '/functions/hello/tuning.svg' })).statusCode, 404);
+});
+
+t.test('per-function concurrency: calls beyond the limit wait their turn', async (t) => {
+  await node(
+    'single',
+    'let busy = 0; exports.handler = async () => { busy++; const seen = busy; await new Promise((r) => setTimeout(r, 150)); busy--; return { seen, pid: process.pid }; };',
+    { concurrency: 1 },
+  );
+  const results = await Promise.all([invoke('single'), invoke('single'), invoke('single')]);
+  t.same(
+    results.map((r) => r.body.result.seen),
+    [1, 1, 1],
+    'never two at once in one container',
+  );
+  t.equal(
+    new Set(results.map((r) => r.body.result.pid)).size,
+    1,
+    'and no second container was made for them',
+  );
+});
+
+t.test('a function that asks for egress gets a network interface besides loopback', async (t) => {
+  await node('egress', "exports.handler = async () => Object.keys(require('node:os').networkInterfaces());", {
+    network: 'egress',
+  });
+  const { body } = await invoke('egress');
+  t.equal(body.status, 'SUCCESS');
+  t.ok(body.result.includes('eth0'), `interfaces: ${body.result}`);
+});
 
 t.test('closing the role leaves no Dockhand container behind', async (t) => {
   t.ok((await ownContainers()).length > 0, 'the pool has containers while running');

@@ -111,3 +111,19 @@ t.test('the frame channel matches replies, keeps stray output as log and caps it
   await t.rejects(pending, OutputCapError);
   t.ok(channel.closed instanceof OutputCapError);
 });
+
+t.test('power sweep: trimmed mean, Lambda billing, strategies', async (t) => {
+  const { trimmedMean, invocationCost, pickBest } = await import('../../processors/functions/power-sweep.ts');
+  t.equal(trimmedMean([100, 1, 2, 3, 4]), 3, 'fastest and slowest 20% dropped from five');
+  t.equal(trimmedMean([1, 3]), 2, 'too few runs to trim');
+  t.equal(invocationCost(1024, 0.2), 0.0000166667 / 1000, 'billed per started millisecond');
+  const points = [
+    { memoryMb: 128, durationMs: 100, costUsd: invocationCost(128, 100), runs: 5, failures: 0 },
+    { memoryMb: 1024, durationMs: 10, costUsd: invocationCost(1024, 10), runs: 5, failures: 0 },
+    { memoryMb: 2048, durationMs: 9, costUsd: invocationCost(2048, 9), runs: 5, failures: 1 },
+  ];
+  t.equal(pickBest(points, 'cost')?.memoryMb, 1024, '1 GB × 10 ms is cheaper than 128 MB × 100 ms');
+  t.equal(pickBest(points, 'speed')?.memoryMb, 1024, 'a size with failures is never picked');
+  t.equal(pickBest(points, 'balanced')?.memoryMb, 1024);
+  t.equal(pickBest([], 'cost'), null);
+});
