@@ -36,6 +36,7 @@ export class FrameChannel {
   #pending = new Map<string, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
   #waiters: Array<{ type: string; resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
   #raw: string[] = [];
+  #unclaimed: Frame[] = [];
   #rawBytes = 0;
   #closed: Error | undefined;
   #seq = 0;
@@ -90,13 +91,35 @@ export class FrameChannel {
       w?.resolve(frame);
     } else if (frame.type === 'fatal') {
       this.close(new ChannelClosedError(`The runtime crashed: ${JSON.stringify(frame.error)}`));
+    } else if (this.#unclaimed.length < 16) {
+      // `ready` can arrive before anyone waits for it (a fast start, a slow inspect): keep it.
+      this.#unclaimed.push(frame);
     }
   }
 
-  /** Resolves with the next unsolicited frame of a type (the bootstrap's `ready`). */
-  waitFor(type: string): Promise<Frame> {
+  /** Resolves with the next unsolicited frame of a type (the bootstrap's `ready`), even one already received. */
+  waitFor(type: string, timeoutMs = 30_000): Promise<Frame> {
+    const earlier = this.#unclaimed.findIndex((f) => f.type === type);
+    if (earlier >= 0) return Promise.resolve(this.#unclaimed.splice(earlier, 1)[0] as Frame);
     if (this.#closed) return Promise.reject(this.#closed);
-    return new Promise((resolve, reject) => this.#waiters.push({ type, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+        reject(new ChannelClosedError(`No ${type} frame within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      const done = (frame: Frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      };
+      this.#waiters.push({
+        type,
+        resolve: done,
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+    });
   }
 
   request(message: Omit<Frame, 'id'>): Promise<Frame> {

@@ -231,7 +231,12 @@ export class WarmPool {
         network,
         labels: { 'dockhand.runtime': runtime, 'dockhand.kind': 'function' },
       });
-      await sandbox.channel.waitFor('ready');
+      try {
+        await sandbox.channel.waitFor('ready');
+      } catch (err) {
+        await sandbox.destroy();
+        throw err;
+      }
       void sandbox.exited.then(() => sandbox.channel.close());
       return sandbox;
     } catch (err) {

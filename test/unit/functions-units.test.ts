@@ -127,3 +127,11 @@ t.test('power sweep: trimmed mean, Lambda billing, strategies', async (t) => {
   t.equal(pickBest(points, 'balanced')?.memoryMb, 1024);
   t.equal(pickBest([], 'cost'), null);
 });
+
+t.test('a ready frame that arrives before anyone waits is not lost', async (t) => {
+  const channel = new FrameChannel(new PassThrough());
+  channel.stdout.write('\x1eDH {"type":"ready","runtime":"node20"}\n');
+  await new Promise((r) => setImmediate(r));
+  t.equal((await channel.waitFor('ready', 1000)).runtime, 'node20');
+  await t.rejects(channel.waitFor('ready', 20), /No ready frame within 20 ms/);
+});
