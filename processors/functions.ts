@@ -76,7 +76,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
   };
   return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
     const { functionName, requestId, event } = job.data;
-    const stored = await deps.store.get(functionName);
+    const stored = await deps.store.getVersion(functionName, job.data.version);
     if (!stored) {
       throw new UnrecoverableError(
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
@@ -144,12 +144,10 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       coldStart: invocation.coldStart,
     };
     deps.onResult?.(result, record.runtime);
-    // Concurrently: each is one Redis round trip, and none may fail the invocation.
-    await Promise.all([
-      // Sweep runs at other sizes would skew the function's own profile.
-      sweep ? Promise.resolve() : deps.history.add(functionName, sample).catch(() => {}),
-      ...(deps.sinks ?? []).map((sink) => sink(result).catch(() => {})),
-    ]);
+    // Off the caller's path: the result is final, and the profile, the pub/sub copy and the
+    // S3 log are telemetry that must never fail or delay the invocation.
+    if (!sweep) void deps.history.add(functionName, sample).catch(() => {});
+    for (const sink of deps.sinks ?? []) void sink(result).catch(() => {});
     return result;
   };
 }

@@ -186,11 +186,19 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       },
     },
     async (request, reply) => {
-      const record = await getRecord(request.params.name);
+      const record = await deps.store.getFresh(request.params.name);
+      if (!record) throw new NotFoundError(`No function ${request.params.name}.`);
       const requestId = randomUUID();
       const event = request.body ?? {};
       const invocationType = request.headers['x-invocation-type'] === 'Event' ? 'Event' : 'RequestResponse';
-      const data = { functionName: record.name, requestId, event, invocationType, source: 'http' } as const;
+      const data = {
+        functionName: record.name,
+        version: record.version,
+        requestId,
+        event,
+        invocationType,
+        source: 'http',
+      } as const;
       if (invocationType === 'Event') {
         await deps.enqueue('functions', data, { jobId: requestId });
         return reply.status(202).send({ requestId });

@@ -90,6 +90,8 @@ export function s3CodeStorage(s3: S3Client, bucket: string): CodeStorage {
 export function createFunctionStore(deps: { redis: Redis; prefix: string; code: CodeStorage }) {
   const hash = `${deps.prefix}:functions`;
   const bundles = new Map<string, Promise<CodeBundle>>();
+  const records = new Map<string, FunctionRecord>();
+  const fresh = new Map<string, { at: number; record: FunctionRecord | undefined }>();
 
   return {
     async put(
@@ -115,12 +117,44 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
         lastModified: new Date().toISOString(),
       };
       const created = (await deps.redis.hset(hash, name, JSON.stringify(record))) === 1;
+      fresh.delete(name);
       return { record, created };
     },
 
     async get(name: string): Promise<FunctionRecord | undefined> {
       const raw = await deps.redis.hget(hash, name);
       return raw ? (JSON.parse(raw) as FunctionRecord) : undefined;
+    },
+
+    /**
+     * The current record, as read at most `maxAgeMs` ago by this process: what the invoke
+     * route uses, so a hot function costs no Redis read per call. A deploy or delete made
+     * through this process is seen at once; one made elsewhere within `maxAgeMs`.
+     */
+    async getFresh(name: string, maxAgeMs = 1000): Promise<FunctionRecord | undefined> {
+      const hit = fresh.get(name);
+      if (hit && Date.now() - hit.at < maxAgeMs) return hit.record;
+      const record = await this.get(name);
+      fresh.set(name, { at: Date.now(), record });
+      if (fresh.size > 1000) fresh.delete(fresh.keys().next().value as string);
+      return record;
+    },
+
+    /**
+     * The record of a known version, from memory when this process has seen it: a version is
+     * immutable (it is a hash of code and config), so only an unknown one costs a Redis read.
+     * Returns the current record when that version has since been replaced.
+     */
+    async getVersion(name: string, version: string | undefined): Promise<FunctionRecord | undefined> {
+      const key = `${name}@${version}`;
+      const known = version ? records.get(key) : undefined;
+      if (known) return known;
+      const current = await this.get(name);
+      if (current) {
+        records.set(`${name}@${current.version}`, current);
+        if (records.size > 1000) records.delete(records.keys().next().value as string);
+      }
+      return current;
     },
 
     async list(): Promise<FunctionRecord[]> {
@@ -130,6 +164,7 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
 
     async remove(name: string): Promise<boolean> {
       const removed = (await deps.redis.hdel(hash, name)) === 1;
+      fresh.delete(name);
       if (removed) await deps.code.remove(name);
       return removed;
     },

@@ -6,6 +6,7 @@ export const FUNCTION_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
 export const InvocationPayload = Type.Object(
   {
     functionName: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
+    version: Type.Optional(Type.String({ description: 'The version current when the call was made.' })),
     requestId: Type.String({ minLength: 1, maxLength: 128 }),
     event: Type.Unknown(),
     invocationType: Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')]),

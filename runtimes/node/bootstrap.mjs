@@ -11,7 +11,21 @@ const MARK = '\x1eDH ';
 const TASK_DIR = '/tmp/task';
 const LOG_CAP = Number(process.env.DOCKHAND_LOG_CAP || 262144);
 
-const reply = (message) => fs.writeSync(1, `${MARK}${JSON.stringify(message)}\n`);
+// stdout is a pipe Node may have made non-blocking: a large reply (256 KiB of logs) fills it
+// and writeSync throws EAGAIN mid-frame. Write it all, pausing 1 ms while the host drains.
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const reply = (message) => {
+  const frame = Buffer.from(`${MARK}${JSON.stringify(message)}\n`);
+  let offset = 0;
+  while (offset < frame.length) {
+    try {
+      offset += fs.writeSync(1, frame, offset);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+};
 
 let logs = [];
 let logBytes = 0;
@@ -133,6 +147,8 @@ lines.on('line', (line) => {
       reply({ type: 'pong', id: message.id });
     }
   });
+  // A reply that cannot be written leaves the host waiting: better to end, so it sees why.
+  chain = chain.catch(() => process.exit(70));
 });
 lines.on('close', () => chain.then(() => process.exit(0)));
 reply({ type: 'ready', runtime: 'node20', version: process.version });

@@ -372,6 +372,18 @@ t.test(
   },
 );
 
+t.test('captured output is capped per invocation and says so', async (t) => {
+  await node(
+    'chatty',
+    'exports.handler = async () => { for (let i = 0; i < 5000; i++) console.log("x".repeat(100)); return "done"; };',
+  );
+  const { body } = await invoke('chatty');
+  t.equal(body.status, 'SUCCESS');
+  t.equal(body.logsTruncated, true);
+  t.ok(body.logs.length <= 262144, `logs kept to the cap (${body.logs.length} chars)`);
+  t.equal((await invoke('chatty')).body.coldStart, false, 'capping is not a failure: the container stays');
+});
+
 t.test('power tuning sweep: sizes, trimmed means, a pick, and its chart', async (t) => {
   await node(
     'sweepme',
