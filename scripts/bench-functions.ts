@@ -14,6 +14,7 @@ import { Pool } from 'undici';
 import { loadConfig } from '../core/config.ts';
 import { startRole } from '../core/roles.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
+import { wipePrefix } from '../test/helpers/env.ts';
 
 const SEQ = Number(process.env.BENCH_SEQ ?? 500);
 const LOAD = Number(process.env.BENCH_LOAD ?? 2000);
@@ -185,10 +186,7 @@ async function dockhand() {
   });
   await client.close();
   await running.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await wipePrefix(prefix);
   return { seq, c8, c32, warm, specialised };
 }
 

@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import { Pool, request } from 'undici';
 import { loadConfig } from '../core/config.ts';
 import { startRole } from '../core/roles.ts';
+import { wipePrefix } from '../test/helpers/env.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -85,17 +86,6 @@ async function measure(
   return { jobsPerSecond: jobs / elapsed, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
-async function wipe(prefix: string) {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 async function raw(targetUrl: string): Promise<[Figures, Figures]> {
   const prefix = `bench-raw-${randomBytes(4).toString('hex')}`;
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -127,7 +117,7 @@ async function raw(targetUrl: string): Promise<[Figures, Figures]> {
   await events.close();
   await queue.close();
   connection.disconnect();
-  await wipe(prefix);
+  await wipePrefix(prefix);
   return figures;
 }
 
@@ -165,7 +155,7 @@ async function dockhand(targetUrl: string): Promise<[Figures, Figures]> {
   await events.close();
   await client.close();
   await running.close();
-  await wipe(prefix);
+  await wipePrefix(prefix);
   return figures;
 }
 

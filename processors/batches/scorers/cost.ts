@@ -1,7 +1,5 @@
 import { Type } from 'typebox';
-import { curve, InputReader, type MetricScorer, pct, result, round2 } from './kit.ts';
-
-const N = (description?: string) => Type.Optional(Type.Number(description ? { description } : {}));
+import { curve, InputReader, type MetricScorer, optionalNumber as N, pct, result, round2 } from './kit.ts';
 
 // FinOps Foundation maturity ranges, in share of spend (0–1) → score.
 const idleShare = curve([

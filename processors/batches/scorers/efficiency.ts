@@ -1,7 +1,14 @@
 import { Type } from 'typebox';
-import { curve, InputReader, type MetricScorer, pct, result, round2, weightedMean } from './kit.ts';
-
-const N = (description?: string) => Type.Optional(Type.Number(description ? { description } : {}));
+import {
+  curve,
+  InputReader,
+  type MetricScorer,
+  optionalNumber as N,
+  pct,
+  result,
+  round2,
+  weightedMean,
+} from './kit.ts';
 
 /**
  * Utilisation bands (share of capacity, 0–1): idle below 10%, wasteful below 40%, healthy

@@ -1,4 +1,4 @@
-import type { TSchema } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 
 /** What every metric scorer returns; the shape of result.json's `metrics.<id>`. */
 export interface MetricResult {
@@ -19,6 +19,10 @@ export interface MetricScorer {
   input: TSchema;
   score(input: unknown): MetricResult;
 }
+
+/** An optional numeric input field, with what it means, for a scorer's input schema. */
+export const optionalNumber = (description?: string) =>
+  Type.Optional(Type.Number(description ? { description } : {}));
 
 export const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 export const round1 = (x: number) => Math.round(x * 10) / 10;

@@ -1,7 +1,14 @@
 import { Type } from 'typebox';
-import { curve, InputReader, type MetricScorer, pct, result, round2, weightedMean } from './kit.ts';
-
-const N = (description?: string) => Type.Optional(Type.Number(description ? { description } : {}));
+import {
+  curve,
+  InputReader,
+  type MetricScorer,
+  optionalNumber as N,
+  pct,
+  result,
+  round2,
+  weightedMean,
+} from './kit.ts';
 
 /**
  * Ratio of an observed value to its SLO bound → score. At half the bound: 5; exactly on the

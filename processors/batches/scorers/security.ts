@@ -1,7 +1,5 @@
 import { Type } from 'typebox';
-import { curve, InputReader, type MetricScorer, pct, result, round2 } from './kit.ts';
-
-const N = (description?: string) => Type.Optional(Type.Number(description ? { description } : {}));
+import { curve, InputReader, type MetricScorer, optionalNumber as N, pct, result, round2 } from './kit.ts';
 
 // Ports whose exposure to the internet CIS benchmarks flag as critical (admin and databases).
 const ADMIN_PORTS = new Set([
