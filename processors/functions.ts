@@ -75,7 +75,9 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     return value;
   };
   return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
-    const { functionName, requestId, event } = job.data;
+    // From the CLI or a script, `{"functionName": …, "event": …}` is enough: the job id names the call.
+    const { functionName, event = {} } = job.data;
+    const requestId = job.data.requestId ?? String(job.id);
     const stored = await deps.store.getVersion(functionName, job.data.version);
     if (!stored) {
       throw new UnrecoverableError(

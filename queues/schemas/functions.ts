@@ -7,9 +7,13 @@ export const InvocationPayload = Type.Object(
   {
     functionName: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
     version: Type.Optional(Type.String({ description: 'The version current when the call was made.' })),
-    requestId: Type.String({ minLength: 1, maxLength: 128 }),
-    event: Type.Unknown(),
-    invocationType: Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')]),
+    requestId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'Default: the job id.' }),
+    ),
+    event: Type.Optional(Type.Unknown()),
+    invocationType: Type.Optional(
+      Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')], { description: 'Default Event.' }),
+    ),
     source: Type.Optional(Type.String({ description: 'http, sqs, cli, sweep' })),
     memoryMb: Type.Optional(
       Type.Integer({

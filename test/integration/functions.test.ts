@@ -369,6 +369,12 @@ t.test(
       'published on function-results',
     );
     t.equal((await app.inject({ method: 'GET', url: '/invocations/nope' })).statusCode, 404);
+
+    // What `npx dockhand enqueue functions call.json --wait` sends: no requestId, no type.
+    const scripted = await running.enqueue('functions', { functionName: 'later', event: { n: 2 } });
+    const scriptedResult = await scripted.waitUntilFinished(events);
+    t.equal(scriptedResult.result, 20);
+    t.equal(scriptedResult.requestId, scripted.id, 'the job id is the request id');
   },
 );
 
