@@ -17,6 +17,8 @@ export interface FunctionImage {
   loadFiles(): Promise<Record<string, string>>;
 }
 
+export type PoolEvent = 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced' | 'expired';
+
 export interface PoolOptions {
   driver: DockerSandboxDriver;
   runtimes: Record<RuntimeName, RuntimeDef>;
@@ -28,7 +30,7 @@ export interface PoolOptions {
   idleTtlMs: number;
   /** Memory of a generic container until it is specialised. Default 128 MiB. */
   genericMemoryMb?: number;
-  onEvent?: (event: 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced', runtime: RuntimeName) => void;
+  onEvent?: (event: PoolEvent, runtime: RuntimeName) => void;
 }
 
 export interface Lease {
@@ -309,7 +311,11 @@ export class WarmPool {
     const cutoff = Date.now() - this.#o.idleTtlMs;
     for (const [key, list] of this.#idle) {
       const keep = list.filter((b) => b.lastUsed >= cutoff && !b.sandbox.channel.closed);
-      for (const b of list) if (!keep.includes(b)) this.#destroy(b.sandbox);
+      for (const b of list) {
+        if (keep.includes(b)) continue;
+        this.#destroy(b.sandbox);
+        this.#o.onEvent?.('expired', key.split('\u0000')[1] as RuntimeName);
+      }
       this.#idle.set(key, keep);
     }
     for (const [runtime, list] of this.#generic) {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { WarmPool } from '../../runtimes/warm-pool.ts';
+import type { PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
 import type { InvocationResult } from '../functions.ts';
 
 /** The Infra-worker's metric names, kept for its dashboards, plus the pool's own. */
@@ -48,7 +48,7 @@ export function createFunctionMetrics(registry: Registry) {
     registers: [registry],
   });
   return {
-    onPoolEvent(event: 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced', runtime: string) {
+    onPoolEvent(event: PoolEvent, runtime: string) {
       if (event === 'cold') starts.inc({ runtime });
       else if (event === 'warm' || event === 'specialised') warm.inc({ runtime, kind: event });
       else if (event === 'replaced') replaced.inc({ runtime });

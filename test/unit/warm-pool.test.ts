@@ -1,0 +1,167 @@
+import { EventEmitter, once } from 'node:events';
+import t from 'tap';
+import { runtimeCatalog } from '../../runtimes/catalog.ts';
+import type { DockerSandbox, DockerSandboxDriver, SandboxSpec } from '../../runtimes/docker-sandbox.ts';
+import { type FunctionImage, LoadError, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
+
+/** A driver whose "containers" are plain objects: the pool's bookkeeping, without Docker. */
+function fakeDriver() {
+  const live = new Set<FakeSandbox>();
+  const created: SandboxSpec[] = [];
+  class FakeSandbox {
+    static next = 0;
+    id = `c${FakeSandbox.next++}`;
+    memoryMb: number;
+    loaded: string | undefined;
+    destroyed = false;
+    closedWith: Error | undefined;
+    exited = new Promise<{ exitCode: number; oomKilled: boolean }>(() => {});
+    channel = {
+      waitFor: async () => ({ type: 'ready' }),
+      request: async (m: { type: string; handler?: string }) => {
+        if (m.handler === 'broken.handler')
+          return { type: 'loaded', ok: false, error: { errorMessage: 'SyntaxError' } };
+        this.loaded = m.handler;
+        return { type: 'loaded', ok: true };
+      },
+      takeRaw: () => '',
+      get closed() {
+        return undefined as Error | undefined;
+      },
+    };
+    constructor(memoryMb: number) {
+      this.memoryMb = memoryMb;
+    }
+    async resize(mb: number) {
+      this.memoryMb = mb;
+    }
+    async destroy() {
+      this.destroyed = true;
+      live.delete(this);
+    }
+  }
+  const driver = {
+    async create(spec: SandboxSpec) {
+      created.push(spec);
+      const s = new FakeSandbox(spec.memoryMb);
+      live.add(s);
+      return s as unknown as DockerSandbox;
+    },
+    async removeLeftovers() {
+      return 0;
+    },
+  };
+  return { driver: driver as unknown as DockerSandboxDriver, live, created };
+}
+
+const fn = (name: string, extra: Partial<FunctionImage> = {}): FunctionImage => ({
+  name,
+  version: 'v1',
+  runtime: 'node20',
+  handler: 'index.handler',
+  memoryMb: 256,
+  network: 'none',
+  env: {},
+  concurrency: 2,
+  loadFiles: async () => ({}),
+  ...extra,
+});
+
+function makePool(options: Partial<ConstructorParameters<typeof WarmPool>[0]> = {}) {
+  const { driver, live, created } = fakeDriver();
+  const events = new EventEmitter();
+  const pool = new WarmPool({
+    driver,
+    runtimes: runtimeCatalog({ node20: 'n', python3: 'p' }),
+    minIdle: 1,
+    max: 6,
+    idleTtlMs: 60_000,
+    onEvent: (event: PoolEvent, runtime) => events.emit(event, runtime),
+    ...options,
+  });
+  return { pool, live, created, events };
+}
+
+t.test('generic stock per runtime, specialised on first use, then reused', async (t) => {
+  const { pool, live, created } = makePool();
+  await pool.start();
+  t.teardown(() => pool.close());
+  t.same(pool.stats().generic, { node20: 1, python3: 1 });
+  const first = await pool.acquire(fn('a'));
+  t.equal(first.coldStart, false, 'a generic container was ready');
+  t.equal(first.sandbox.memoryMb, 256, 'resized to the function');
+  pool.release(fn('a'), first.sandbox, true);
+  const second = await pool.acquire(fn('a'));
+  t.equal(second.sandbox, first.sandbox, 'the same container again');
+  pool.release(fn('a'), second.sandbox, true);
+  for (let i = 0; i < 50 && created.length < 3; i++) await new Promise((r) => setImmediate(r));
+  t.equal(created.length, 3, 'the generic stock was refilled in the background');
+  t.same(pool.stats().generic, { node20: 1, python3: 1 });
+  t.ok(live.size >= 3);
+});
+
+t.test('a new version never reuses a container loaded with the old one', async (t) => {
+  const { pool } = makePool({ minIdle: 0 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const v1 = await pool.acquire(fn('a'));
+  pool.release(fn('a'), v1.sandbox, true);
+  const v2 = await pool.acquire(fn('a', { version: 'v2' }));
+  t.not(v2.sandbox, v1.sandbox);
+  t.equal(v2.coldStart, true);
+  t.equal((v1.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+});
+
+t.test('unhealthy containers are destroyed and replaced; load errors surface', async (t) => {
+  const { pool, events } = makePool();
+  await pool.start();
+  t.teardown(() => pool.close());
+  const lease = await pool.acquire(fn('a'));
+  const replaced = once(events, 'replaced');
+  pool.release(fn('a'), lease.sandbox, false);
+  await replaced;
+  t.equal((lease.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  await t.rejects(pool.acquire(fn('b', { handler: 'broken.handler' })), LoadError);
+  t.equal(pool.stats().busy, 0, 'a failed load holds no slot');
+});
+
+t.test('per-function concurrency queues extra callers; the cap evicts the least recently used', async (t) => {
+  const { pool } = makePool({ minIdle: 0, max: 2 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const f = fn('a', { concurrency: 1 });
+  const one = await pool.acquire(f);
+  let secondGot = false;
+  const second = pool.acquire(f).then((l) => {
+    secondGot = true;
+    return l;
+  });
+  await new Promise((r) => setImmediate(r));
+  t.equal(secondGot, false, 'waits while the only slot is busy');
+  pool.release(f, one.sandbox, true);
+  const lease = await second;
+  t.equal(lease.sandbox, one.sandbox);
+  pool.release(f, lease.sandbox, true);
+
+  const b = await pool.acquire(fn('b'));
+  pool.release(fn('b'), b.sandbox, true);
+  t.equal(pool.stats().total, 2);
+  const c = await pool.acquire(fn('c'));
+  t.equal(pool.stats().total, 2, 'POOL_MAX holds: the idle container of a made way');
+  t.equal((one.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  pool.release(fn('c'), c.sandbox, true);
+});
+
+t.test('idle containers expire after the TTL', async (t) => {
+  const { pool, events } = makePool({ minIdle: 0, idleTtlMs: 20 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const lease = await pool.acquire(fn('a'));
+  pool.release(fn('a'), lease.sandbox, true);
+  // The pool's sweeper timer is unref'd (it must not keep a worker alive); this test is what waits.
+  const hold = setInterval(() => {}, 1000);
+  await once(events, 'expired');
+  clearInterval(hold);
+  t.equal(pool.stats().idleBound, 0);
+  t.equal((lease.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+});
