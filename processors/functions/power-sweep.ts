@@ -63,7 +63,7 @@ const escapeXml = (s: string) =>
 export function sweepChart(result: SweepResult): string {
   const W = 720;
   const H = 360;
-  const m = { top: 40, right: 90, bottom: 50, left: 70 };
+  const m = { top: 52, right: 90, bottom: 50, left: 70 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const pts = result.points;
@@ -99,6 +99,10 @@ export function sweepChart(result: SweepResult): string {
 <text x="${m.left - 8}" y="${m.top + ph}" text-anchor="end" font-size="11">0</text>
 <text x="${m.left + pw + 8}" y="${m.top + 4}" font-size="11">$${maxC.toExponential(2)}</text>
 <text x="${m.left + pw + 8}" y="${m.top + ph}" font-size="11">$0</text>
+<rect x="${m.left + 8}" y="${m.top - 14}" width="10" height="10" fill="#4dabf7"/>
+<text x="${m.left + 22}" y="${m.top - 5}" font-size="11">duration (trimmed mean, ms)</text>
+<line x1="${m.left + 200}" y1="${m.top - 9}" x2="${m.left + 214}" y2="${m.top - 9}" stroke="#e8590c" stroke-width="2"/>
+<text x="${m.left + 220}" y="${m.top - 5}" font-size="11">cost per invocation ($)</text>
 ${bars}
 <path d="${line}" fill="none" stroke="#e8590c" stroke-width="2"/>
 ${dots}
