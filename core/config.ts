@@ -73,6 +73,11 @@ const EnvSchema = Type.Object({
     minimum: 0,
     description: 'a whole number, 0 meaning all pending batches',
   }),
+  BATCHES_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    description: 'a whole number from 1 to 256',
+  }),
   BATCH_LOCK_STALE_SECONDS: Type.Integer({
     minimum: 1,
     description: 'a whole number of seconds, at least 1',
@@ -117,6 +122,7 @@ const DEFAULTS = {
   SQS_WAIT_SECONDS: 20,
   SCHEDULER_INTERVAL_SECONDS: 600,
   BATCHES_PER_TICK: 0,
+  BATCHES_CONCURRENCY: 16,
   BATCH_LOCK_STALE_SECONDS: 1800,
   ALLOW_EXTERNAL_REQUESTS: 'no',
   HTTP_JOBS_CONCURRENCY: 10,
@@ -157,7 +163,13 @@ export interface Config {
     googleModel?: string;
   };
   scheduler: { intervalSeconds: number };
-  batches: { dataDir: string; perTick: number; staleLockSeconds: number; configFile?: string };
+  batches: {
+    dataDir: string;
+    perTick: number;
+    concurrency: number;
+    staleLockSeconds: number;
+    configFile?: string;
+  };
   httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
   exec: { serviceProxyPort: number; dataServiceUrl?: string };
   nodes: { controlPlaneUrl?: string; heartbeatIntervalSeconds: number };
@@ -253,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batches: {
       dataDir: path.resolve(e.CLOUD_INFRA_DATA_DIR ?? path.join(dataDir, 'cloud_infra')),
       perTick: e.BATCHES_PER_TICK,
+      concurrency: e.BATCHES_CONCURRENCY,
       staleLockSeconds: e.BATCH_LOCK_STALE_SECONDS,
       configFile: e.BATCH_CONFIG ? path.resolve(e.BATCH_CONFIG) : undefined,
     },

@@ -99,11 +99,11 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
     exec: null,
     batches: createBatchesProcessor({ folders, narrator, log: (line) => batchLog.info(line) }),
   };
-  // Batches are file I/O bound (fsync per result), so a few run at once; their state updates
-  // serialise on processed.json's own lock.
+  // Batches are file I/O bound (fsync per result), so many run at once; their state updates
+  // share group commits of processed.json.
   const concurrency: Partial<Record<QueueName, number>> = {
     'http-jobs': config.httpJobs.concurrency,
-    batches: 8,
+    batches: config.batches.concurrency,
     functions: config.functions.concurrency,
   };
 

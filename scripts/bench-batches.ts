@@ -4,7 +4,8 @@
 //             (the queue + file I/O floor any runner pays)
 //   dockhand: BATCHES generated folders → one tick enqueues them → batches worker (lock, read,
 //             score, atomic result.json, processed.json, unlock) → completed
-// Env: BENCH_BATCHES (default 1000), BENCH_ENGINE_BATCHES (default 2000).
+// Env: BENCH_BATCHES (default 1000), BENCH_ENGINE_BATCHES (default 2000), BATCHES_CONCURRENCY
+// (worker concurrency on both sides, default 16 as in Dockhand's config).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -21,6 +22,7 @@ import { sampleBatch } from '../test/helpers/batch-samples.ts';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 1000);
 const ENGINE_BATCHES = Number(process.env.BENCH_ENGINE_BATCHES ?? 2000);
+const CONCURRENCY = Number(process.env.BATCHES_CONCURRENCY ?? 16);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const percentile = (xs: number[], p: number) => {
@@ -90,7 +92,7 @@ async function raw(root: string) {
       );
       return files.length;
     },
-    { connection, prefix, concurrency: 8 },
+    { connection, prefix, concurrency: CONCURRENCY },
   );
   const names = (await fs.readdir(path.join(root, 'Inputs'))).sort();
   const t0 = performance.now();
@@ -143,7 +145,9 @@ try {
   console.log(
     `  ${engine.scoringsPerSecond.toFixed(0)} metric scorings/s (${engine.batchesPerSecond.toFixed(0)} batches/s) — goal ≥ 10,000: ${engine.scoringsPerSecond >= 10_000 ? 'met' : 'NOT met'}`,
   );
-  console.log(`\nEnd to end: ${BATCHES} batches of 16 files on disk, worker concurrency 8 on both sides`);
+  console.log(
+    `\nEnd to end: ${BATCHES} batches of 16 files on disk, worker concurrency ${CONCURRENCY} on both sides`,
+  );
   console.log('| side | batches/s | p50 ms per batch | p99 ms |\n|---|---|---|---|');
   console.log(
     `| raw BullMQ + read 16 files + write result (no scoring, no lock/state) | ${rawFigures.batchesPerSecond.toFixed(0)} | ${rawFigures.p50} | ${rawFigures.p99} |`,
