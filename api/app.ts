@@ -15,6 +15,8 @@ import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
+import deadLetterRoutes from './routes/dead-letters.ts';
+import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
@@ -80,12 +82,15 @@ export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway
   await app.register(bullBoard, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
-    await app.register(functionRoutes, {
+    const functionDeps = {
       ...deps.functions,
       waiter: deps.functions.waiter,
       enqueue: deps.enqueue,
       queues: deps.queues,
-    });
+    };
+    await app.register(functionRoutes, functionDeps);
+    await app.register(functionTuningRoutes, functionDeps);
+    await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
   }
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,

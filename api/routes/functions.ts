@@ -5,16 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { DeadLetters } from '../../core/function-services.ts';
-import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
 import type { FunctionStore } from '../../processors/functions/function-store.ts';
-import {
-  invocationCost,
-  pickBest,
-  type SweepPoint,
-  sweepChart,
-  trimmedMean,
-} from '../../processors/functions/power-sweep.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { InvocationResult } from '../../processors/functions.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
@@ -28,9 +20,6 @@ import {
   InvocationPending,
   InvocationResultSchema,
   RequestParams,
-  SweepBody,
-  SweepView,
-  TuningView,
 } from '../schemas/functions.ts';
 
 export interface FunctionRouteDeps {
@@ -44,7 +33,7 @@ export interface FunctionRouteDeps {
 }
 
 /** Sync callers wait this long past the function's own timeout for a worker to pick the call up. */
-const QUEUE_GRACE_MS = 30_000;
+export const QUEUE_GRACE_MS = 30_000;
 const MAX_ZIP_BYTES = 50 * 1024 * 1024;
 
 async function resolveCode(
@@ -264,128 +253,6 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       return reply
         .status(202)
         .send({ requestId: request.params.requestId, status: state === 'active' ? 'RUNNING' : 'PENDING' });
-    },
-  );
-
-  app.get(
-    '/functions/:name/tuning',
-    {
-      schema: {
-        tags,
-        summary: "The auto-tuner's view over recent invocations",
-        params: FunctionParams,
-        response: { 200: TuningView, 404: ErrorResponse, ...commonErrors },
-      },
-    },
-    async (request) => {
-      const record = await getRecord(request.params.name);
-      const samples = await deps.history.recent(record.name);
-      return { functionName: record.name, ...summariseSamples(samples, record.memoryMb) };
-    },
-  );
-
-  app.get(
-    '/dead-letters',
-    {
-      schema: {
-        tags,
-        summary: 'Ingress messages that could not become work (malformed, unknown function), newest first',
-        querystring: Type.Object({
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-        }),
-        response: {
-          200: Type.Object({
-            deadLetters: Type.Array(
-              Type.Object({
-                source: Type.String(),
-                id: Type.String(),
-                body: Type.String(),
-                reason: Type.String(),
-                at: Type.String(),
-              }),
-            ),
-          }),
-          ...commonErrors,
-        },
-      },
-    },
-    async (request) => ({ deadLetters: await deps.deadLetters.recent(request.query.limit ?? 100) }),
-  );
-
-  app.post(
-    '/functions/:name/tuning/sweep',
-    {
-      schema: {
-        tags,
-        summary: 'Power tuning: run the event at several memory sizes and pick one by strategy',
-        params: FunctionParams,
-        body: SweepBody,
-        response: { 200: SweepView, 404: ErrorResponse, ...commonErrors },
-      },
-    },
-    async (request) => {
-      const record = await getRecord(request.params.name);
-      const sizes = [...new Set(request.body.memorySizes ?? [128, 256, 512, 1024, 1769])].sort(
-        (a, b) => a - b,
-      );
-      const runs = request.body.invocations ?? 5;
-      const points: SweepPoint[] = [];
-      for (const memoryMb of sizes) {
-        const durations: number[] = [];
-        let failures = 0;
-        for (let i = 0; i < runs; i++) {
-          const requestId = randomUUID();
-          const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
-          await deps.enqueue(
-            'functions',
-            {
-              functionName: record.name,
-              requestId,
-              event: request.body.event ?? {},
-              invocationType: 'RequestResponse',
-              source: 'sweep',
-              memoryMb,
-            },
-            { jobId: requestId, attempts: 1 },
-          );
-          const out = await result.catch(() => undefined);
-          if (out?.status === 'SUCCESS') durations.push(out.durationMs);
-          else failures++;
-        }
-        const durationMs = Math.round(trimmedMean(durations) * 1000) / 1000;
-        points.push({ memoryMb, durationMs, costUsd: invocationCost(memoryMb, durationMs), runs, failures });
-      }
-      const strategy = request.body.strategy ?? 'balanced';
-      const sweep = {
-        functionName: record.name,
-        strategy,
-        best: pickBest(points, strategy),
-        points,
-        at: new Date().toISOString(),
-      };
-      await deps.history.saveSweep(record.name, sweep);
-      return sweep;
-    },
-  );
-
-  app.get(
-    '/functions/:name/tuning.svg',
-    {
-      schema: {
-        tags,
-        summary: 'The last sweep as an SVG chart: duration and cost per memory size',
-        params: FunctionParams,
-        produces: ['image/svg+xml'],
-        response: { 200: Type.String(), 404: ErrorResponse, ...commonErrors },
-      },
-    },
-    async (request, reply) => {
-      const sweep = await deps.history.lastSweep(request.params.name);
-      if (!sweep)
-        throw new NotFoundError(
-          `No sweep of ${request.params.name} yet; POST /functions/${request.params.name}/tuning/sweep first.`,
-        );
-      return reply.type('image/svg+xml').send(sweepChart(sweep));
     },
   );
 }
