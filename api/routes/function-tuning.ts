@@ -14,17 +14,13 @@ import {
 import type { InvocationResult } from '../../processors/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepView, TuningView } from '../schemas/functions.ts';
-import { type FunctionRouteDeps, QUEUE_GRACE_MS } from './functions.ts';
+import { type FunctionRouteDeps, QUEUE_GRACE_MS, requireFunction } from './functions.ts';
 
 /** The auto-tuner's view, the power-tuning sweep and its chart. */
 export default async function functionTuningRoutes(base: FastifyInstance, deps: FunctionRouteDeps) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['functions'];
-  const getRecord = async (name: string) => {
-    const record = await deps.store.get(name);
-    if (!record) throw new NotFoundError(`No function ${name}.`);
-    return record;
-  };
+  const getRecord = (name: string) => requireFunction(deps.store, name);
 
   app.get(
     '/functions/:name/tuning',

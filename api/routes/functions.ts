@@ -69,6 +69,13 @@ async function resolveCode(
   return bundleFromZip(zip, 'body.code.s3');
 }
 
+/** The function's record, or the 404 every function route answers; `fresh` allows a 1 s old read. */
+export async function requireFunction(store: FunctionStore, name: string, { fresh = false } = {}) {
+  const record = fresh ? await store.getFresh(name) : await store.get(name);
+  if (!record) throw new NotFoundError(`No function ${name}.`);
+  return record;
+}
+
 export default async function functionRoutes(base: FastifyInstance, deps: FunctionRouteDeps) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['functions'];
@@ -116,11 +123,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     async () => ({ functions: await deps.store.list() }),
   );
 
-  const getRecord = async (name: string) => {
-    const record = await deps.store.get(name);
-    if (!record) throw new NotFoundError(`No function ${name}.`);
-    return record;
-  };
+  const getRecord = (name: string) => requireFunction(deps.store, name);
 
   app.get(
     '/functions/:name',
@@ -175,8 +178,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       },
     },
     async (request, reply) => {
-      const record = await deps.store.getFresh(request.params.name);
-      if (!record) throw new NotFoundError(`No function ${request.params.name}.`);
+      const record = await requireFunction(deps.store, request.params.name, { fresh: true });
       const requestId = randomUUID();
       const event = request.body ?? {};
       const invocationType = request.headers['x-invocation-type'] === 'Event' ? 'Event' : 'RequestResponse';
