@@ -5,11 +5,11 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../../core/errors.ts';
 import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import {
-  invocationCost,
-  pickBest,
+  DEFAULT_SWEEP_RUNS,
   type SweepPoint,
+  summarisePoint,
   sweepChart,
-  trimmedMean,
+  sweepResult,
 } from '../../processors/functions/power-sweep.ts';
 import type { InvocationResult } from '../../processors/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
@@ -55,41 +55,39 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
       const sizes = [...new Set(request.body.memorySizes ?? [128, 256, 512, 1024, 1769])].sort(
         (a, b) => a - b,
       );
-      const runs = request.body.invocations ?? 5;
+      const runs = request.body.invocations ?? DEFAULT_SWEEP_RUNS;
+      const call = async (memoryMb: number) => {
+        const requestId = randomUUID();
+        const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
+        await deps.enqueue(
+          'functions',
+          {
+            functionName: record.name,
+            requestId,
+            event: request.body.event ?? {},
+            invocationType: 'RequestResponse',
+            source: 'sweep',
+            memoryMb,
+          },
+          { jobId: requestId, attempts: 1 },
+        );
+        const out = await result.catch(() => undefined);
+        return out?.status === 'SUCCESS' ? out.durationMs : undefined;
+      };
       const points: SweepPoint[] = [];
       for (const memoryMb of sizes) {
+        // The first call after a resize pays for the new container; it is not the size's figure.
+        await call(memoryMb);
         const durations: number[] = [];
         let failures = 0;
         for (let i = 0; i < runs; i++) {
-          const requestId = randomUUID();
-          const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
-          await deps.enqueue(
-            'functions',
-            {
-              functionName: record.name,
-              requestId,
-              event: request.body.event ?? {},
-              invocationType: 'RequestResponse',
-              source: 'sweep',
-              memoryMb,
-            },
-            { jobId: requestId, attempts: 1 },
-          );
-          const out = await result.catch(() => undefined);
-          if (out?.status === 'SUCCESS') durations.push(out.durationMs);
-          else failures++;
+          const duration = await call(memoryMb);
+          if (duration === undefined) failures++;
+          else durations.push(duration);
         }
-        const durationMs = Math.round(trimmedMean(durations) * 1000) / 1000;
-        points.push({ memoryMb, durationMs, costUsd: invocationCost(memoryMb, durationMs), runs, failures });
+        points.push(summarisePoint(memoryMb, durations, failures));
       }
-      const strategy = request.body.strategy ?? 'balanced';
-      const sweep = {
-        functionName: record.name,
-        strategy,
-        best: pickBest(points, strategy),
-        points,
-        at: new Date().toISOString(),
-      };
+      const sweep = sweepResult(record.name, request.body.strategy ?? 'balanced', points);
       await deps.history.saveSweep(record.name, sweep);
       return sweep;
     },

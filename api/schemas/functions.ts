@@ -134,7 +134,11 @@ export const SweepBody = Type.Object(
       }),
     ),
     invocations: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 50, description: 'Runs per size. Default 5.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 50,
+        description: 'Measured runs per size, after one discarded warm-up call. Default 10.',
+      }),
     ),
     event: Type.Optional(Type.Unknown()),
     strategy: Type.Optional(
@@ -148,8 +152,14 @@ export const SweepBody = Type.Object(
 
 const SweepPointSchema = Type.Object({
   memoryMb: Type.Integer(),
-  durationMs: Type.Number(),
-  costUsd: Type.Number(),
+  durationMs: Type.Number({
+    description: 'Trimmed mean of the measured runs (20% cut each side from 5 runs).',
+  }),
+  p10Ms: Type.Number(),
+  p50Ms: Type.Number(),
+  p90Ms: Type.Number(),
+  costUsd: Type.Number({ description: 'Mean billed cost of one invocation: each run rounded up to the ms.' }),
+  costPerMillionUsd: Type.Number(),
   runs: Type.Integer(),
   failures: Type.Integer(),
 });
@@ -158,6 +168,7 @@ export const SweepView = Type.Object({
   functionName: Type.String(),
   strategy: Type.String(),
   best: Type.Union([SweepPointSchema, Type.Null()]),
+  reason: Type.String({ description: 'Why this size was picked, or why none was.' }),
   points: Type.Array(SweepPointSchema),
   at: Type.String(),
 });

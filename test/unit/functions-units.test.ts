@@ -112,20 +112,61 @@ t.test('the frame channel matches replies, keeps stray output as log and caps it
   t.ok(channel.closed instanceof OutputCapError);
 });
 
-t.test('power sweep: trimmed mean, Lambda billing, strategies', async (t) => {
-  const { trimmedMean, invocationCost, pickBest } = await import('../../processors/functions/power-sweep.ts');
+t.test('power sweep: trimmed mean, percentiles, Lambda billing per call, strategies', async (t) => {
+  const { trimmedMean, percentile, invocationCost, summarisePoint, pickBest, sweepResult, formatUsd } =
+    await import('../../processors/functions/power-sweep.ts');
   t.equal(trimmedMean([100, 1, 2, 3, 4]), 3, 'fastest and slowest 20% dropped from five');
   t.equal(trimmedMean([1, 3]), 2, 'too few runs to trim');
+  t.equal(percentile([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 0.5), 5);
+  t.equal(percentile([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 0.9), 9);
   t.equal(invocationCost(1024, 0.2), 0.0000166667 / 1000, 'billed per started millisecond');
-  const points = [
-    { memoryMb: 128, durationMs: 100, costUsd: invocationCost(128, 100), runs: 5, failures: 0 },
-    { memoryMb: 1024, durationMs: 10, costUsd: invocationCost(1024, 10), runs: 5, failures: 0 },
-    { memoryMb: 2048, durationMs: 9, costUsd: invocationCost(2048, 9), runs: 5, failures: 1 },
+
+  const billed = summarisePoint(1024, [0.2, 1.5], 0);
+  t.equal(
+    billed.costUsd,
+    (invocationCost(1024, 1) + invocationCost(1024, 2)) / 2,
+    'each call rounded up on its own, then averaged (not the mean rounded up)',
+  );
+  t.equal(billed.costPerMillionUsd, Math.round(billed.costUsd * 1e10) / 1e4);
+  t.equal(summarisePoint(128, [], 3).runs, 3, 'failed calls count as runs');
+
+  // Fixed points, no timing: a CPU-bound function at 128 MB is 10× slower than at 1 GB.
+  const point = (memoryMb: number, runs: number[], failures = 0) => summarisePoint(memoryMb, runs, failures);
+  const cpuBound = [
+    point(128, [100, 101, 102, 100, 99, 100, 101, 100, 100, 103]),
+    point(1024, [10, 10.2, 10.1, 9.9, 10, 10, 10.3, 10, 10.1, 10]),
+    point(2048, [9, 9, 9, 9, 9, 9, 9, 9, 9, 9], 1),
   ];
-  t.equal(pickBest(points, 'cost')?.memoryMb, 1024, '1 GB × 10 ms is cheaper than 128 MB × 100 ms');
-  t.equal(pickBest(points, 'speed')?.memoryMb, 1024, 'a size with failures is never picked');
-  t.equal(pickBest(points, 'balanced')?.memoryMb, 1024);
+  t.equal(pickBest(cpuBound, 'cost')?.point.memoryMb, 1024, '1 GB × 10 ms is cheaper than 128 MB × 100 ms');
+  t.equal(pickBest(cpuBound, 'speed')?.point.memoryMb, 1024, 'a size with failures is never picked');
+  t.equal(pickBest(cpuBound, 'balanced')?.point.memoryMb, 1024);
+  t.match(
+    pickBest(cpuBound, 'cost')?.reason,
+    /^1024 MB has the lowest cost, \$[0-9.]+ per million invocations\.$/,
+  );
   t.equal(pickBest([], 'cost'), null);
+
+  // A no-op: every size ~1.3 ms give or take noise; the larger sizes only look faster.
+  const noop = [
+    point(128, [1.2, 1.3, 1.25, 1.4, 1.3, 1.2, 1.9, 1.3, 1.35, 1.3]),
+    point(256, [1.1, 1.2, 1.15, 1.2, 1.25, 1.1, 1.6, 1.2, 1.2, 1.15]),
+    point(1769, [1.0, 1.1, 1.05, 1.1, 1.3, 1.0, 1.5, 1.1, 1.1, 1.05]),
+  ];
+  const fastest = pickBest(noop, 'speed');
+  t.equal(fastest?.point.memoryMb, 128, 'differences inside the spread do not buy a larger size');
+  t.match(
+    fastest?.reason,
+    /1769 MB is the fastest.*but 128 MB .*less than their spread.*smaller size is preferred/,
+  );
+  t.equal(pickBest(noop, 'cost')?.point.memoryMb, 128, 'for a no-op, cost picks the smallest size');
+  t.equal(pickBest(noop, 'balanced')?.point.memoryMb, 128);
+
+  const none = sweepResult('f', 'cost', [point(128, [], 2)], new Date(0));
+  t.same([none.best, none.reason], [null, 'Every size had a failed call, so none is recommended.']);
+  t.same(
+    [formatUsd(0.2083), formatUsd(2.0833), formatUsd(0.00021), formatUsd(0)],
+    ['$0.21', '$2.08', '$0.00021', '$0'],
+  );
 });
 
 t.test('a ready frame that arrives before anyone waits is not lost', async (t) => {
