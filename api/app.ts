@@ -39,11 +39,16 @@ export interface AppDeps {
 }
 
 /**
- * The gateway as a Fastify instance, not yet listening: tests drive it with inject(), the
- * server entry point listens. Ops-only mode (worker and scheduler roles) keeps just
+ * The gateway as a Fastify instance, not yet listening: tests drive it with inject(),
+ * api/server.ts listens. Ops-only mode (worker and scheduler roles) keeps just
  * health, readiness and metrics.
  */
-export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway') {
+export async function buildApp(
+  deps: AppDeps,
+  mode: 'gateway' | 'ops' = 'gateway',
+  /** Bull Board holds live queue connections; describing the API needs none. Default true. */
+  { adminUi = true }: { adminUi?: boolean } = {},
+) {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.config.server.bodyLimitBytes,
@@ -79,7 +84,7 @@ export async function buildApp(deps: AppDeps, mode: 'gateway' | 'ops' = 'gateway
   await app.register(healthRoutes, { health: deps.health });
   if (mode === 'ops') return app;
 
-  await app.register(bullBoard, { queues: deps.queues });
+  if (adminUi) await app.register(bullBoard, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
     const functionDeps = {

@@ -1,9 +1,9 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { EnqueueBulk } from '../queues/enqueue.ts';
-import type { BatchJobPayload } from '../queues/schemas/batches.ts';
+import type { BatchJobPayload, BatchOutcome } from '../queues/schemas/batches.ts';
 import type { BatchFolders } from './batches/folder.ts';
 import type { Narrator } from './batches/narrative.ts';
-import { BatchLockedError, type BatchOutcome, runBatch } from './batches/run-batch.ts';
+import { BatchLockedError, runBatch } from './batches/run-batch.ts';
 import type { TickHandler } from './scheduler.ts';
 
 export interface BatchesDeps {

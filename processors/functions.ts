@@ -1,30 +1,14 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import type { InvocationPayload } from '../queues/schemas/functions.ts';
+import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
 import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
 import {
   advise,
   DEFAULT_MONTHLY_INVOCATIONS,
   summariseSamples,
-  type TunerAdvice,
 } from './functions/auto-tuner.ts';
 import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
-
-/** The contract's result shape, plus functionName. */
-export interface InvocationResult {
-  requestId: string;
-  functionName: string;
-  status: 'SUCCESS' | 'FAILED' | 'TIMEOUT';
-  durationMs: number;
-  result: unknown;
-  error?: Invocation['error'];
-  logs?: string;
-  logsTruncated?: boolean;
-  resources: Invocation['resources'];
-  autoTuner: TunerAdvice;
-  coldStart: boolean;
-}
 
 export interface FunctionsDeps {
   store: FunctionStore;

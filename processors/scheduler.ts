@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { coerceError } from '../core/errors.ts';
-import type { TickSummary } from '../queues/registry.ts';
+import type { TickSummary } from '../queues/schemas/scheduler.ts';
 
 /**
  * Work the scheduler tick does. Handlers must be idempotent: two ticks may race (two

@@ -1,14 +1,15 @@
 import type { JobsOptions } from 'bullmq';
-import { type TSchema, Type } from 'typebox';
-import type { BatchOutcome } from '../processors/batches/run-batch.ts';
-import type { InvocationResult } from '../processors/functions.ts';
-import { BatchJobPayload } from './schemas/batches.ts';
-import { InvocationPayload } from './schemas/functions.ts';
-import { HttpJobPayload, type HttpJobResult } from './schemas/http-jobs.ts';
+import { type Static, type TSchema, Type } from 'typebox';
+import { BatchJobPayload, BatchOutcome } from './schemas/batches.ts';
+import { InvocationPayload, InvocationResult } from './schemas/functions.ts';
+import { HttpJobPayload, HttpJobResult } from './schemas/http-jobs.ts';
+import { TickPayload, TickSummary } from './schemas/scheduler.ts';
 
 export interface QueueDefinition {
   /** Checked by enqueue() before anything reaches Redis. */
   payload: TSchema;
+  /** What the queue's processor returns; routes serialise the same schema. */
+  result: TSchema;
   /** Defaults for every job on this queue; enqueue() callers may override per job. */
   jobOptions: JobsOptions;
 }
@@ -25,34 +26,22 @@ const retried: JobsOptions = { attempts: 3, backoff: { type: 'exponential', dela
 // there, unprocessed and unlost, for a version that serves the queue.
 const Pending = Type.Object({}, { additionalProperties: true });
 
-/** Every queue Dockhand owns: name → payload schema and job defaults. */
+/** Every queue Dockhand owns: name → payload and result schemas, job defaults. */
 export const queueCatalog = {
-  functions: { payload: InvocationPayload, jobOptions: retried },
-  exec: { payload: Pending, jobOptions: { ...keepFinished, attempts: 1 } },
-  batches: { payload: BatchJobPayload, jobOptions: retried },
-  'http-jobs': { payload: HttpJobPayload, jobOptions: retried },
+  functions: { payload: InvocationPayload, result: InvocationResult, jobOptions: retried },
+  exec: { payload: Pending, result: Type.Unknown(), jobOptions: { ...keepFinished, attempts: 1 } },
+  batches: { payload: BatchJobPayload, result: BatchOutcome, jobOptions: retried },
+  'http-jobs': { payload: HttpJobPayload, result: HttpJobResult, jobOptions: retried },
   // Ticks are not retried: the next tick comes anyway, and every handler is idempotent.
-  scheduler: {
-    payload: Type.Object({ reason: Type.Optional(Type.String()) }),
-    jobOptions: { ...keepFinished, attempts: 1 },
-  },
+  scheduler: { payload: TickPayload, result: TickSummary, jobOptions: { ...keepFinished, attempts: 1 } },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof queueCatalog;
 export const queueNames = Object.keys(queueCatalog) as QueueName[];
 
-/** What a processor on each queue returns; queues still `unknown` get their type with their issue. */
-export interface QueueResults {
-  functions: InvocationResult;
-  exec: unknown;
-  batches: BatchOutcome;
-  'http-jobs': HttpJobResult;
-  scheduler: TickSummary;
-}
-
-export interface TickSummary {
-  handlers: Record<string, { ok: boolean; result?: unknown; error?: string }>;
-}
+/** Each queue's payload and result types, derived from the schemas so they cannot drift. */
+export type QueuePayloads = { [K in QueueName]: Static<(typeof queueCatalog)[K]['payload']> };
+export type QueueResults = { [K in QueueName]: Static<(typeof queueCatalog)[K]['result']> };
 
 export function isQueueName(name: string): name is QueueName {
   return Object.hasOwn(queueCatalog, name);

@@ -5,15 +5,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { coerceError } from '../core/errors.ts';
+import type { DeadLetter } from './dead-letters.ts';
 import type { Enqueue } from './enqueue.ts';
-
-export interface DeadLetter {
-  source: string;
-  id: string;
-  body: string;
-  reason: string;
-  at: string;
-}
 
 export interface SqsIngressDeps {
   sqs: SQSClient;

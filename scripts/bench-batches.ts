@@ -14,10 +14,10 @@ import path from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.ts';
-import { startRole } from '../core/roles.ts';
 import { METRIC_BY_FILE } from '../processors/batches/catalog.ts';
 import { type MetricInput, scoreBatch } from '../processors/batches/engine.ts';
 import { writeFileAtomic } from '../processors/batches/folder.ts';
+import { startRole } from '../roles/index.ts';
 import { sampleBatch } from '../test/helpers/batch-samples.ts';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 1000);

@@ -12,7 +12,7 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { loadConfig } from '../core/config.ts';
-import { startRole } from '../core/roles.ts';
+import { startRole } from '../roles/index.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
 import { wipePrefix } from '../test/helpers/env.ts';
 

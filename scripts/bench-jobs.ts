@@ -16,7 +16,7 @@ import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool, request } from 'undici';
 import { loadConfig } from '../core/config.ts';
-import { startRole } from '../core/roles.ts';
+import { startRole } from '../roles/index.ts';
 import { wipePrefix } from '../test/helpers/env.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3000);

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import closeWithGrace from 'close-with-grace';
 import { type Config, loadConfig } from '../core/config.ts';
 import { DockhandError } from '../core/errors.ts';
-import { ROLES, type Role, startRole } from '../core/roles.ts';
-import { batchRunOnce } from './batch-command.ts';
-import { enqueueFromCli } from './enqueue-command.ts';
+
+// Each command imports only what it needs: `enqueue` must start fast, without the AWS SDK,
+// Docker, Fastify or Bull Board that a role loads.
+const ROLES = ['all', 'gateway', 'worker', 'scheduler'];
 
 const USAGE = `Usage:
   dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
-  if ((ROLES as readonly string[]).includes(command)) return runRole(command as Role, config);
+  if (ROLES.includes(command)) return runRole(command, config);
   if (command === 'enqueue') {
     const { values, positionals } = parseArgs({
       args: rest,
@@ -31,26 +31,30 @@ async function main(argv: string[]): Promise<number> {
     const [queue, source] = positionals;
     if (!queue || !source)
       throw new DockhandError('usage', 2, 'enqueue needs a queue name and a file (or - for stdin).');
+    const { enqueueFromCli } = await import('./enqueue-command.ts');
     return enqueueFromCli(config, { queue, source, wait: values.wait ?? false, jobId: values['job-id'] });
   }
   if (command === 'batch') {
     if (rest[0] !== 'run-once')
       throw new DockhandError('usage', 2, `Usage: dockhand batch run-once\n${USAGE}`);
+    const { batchRunOnce } = await import('./batch-command.ts');
     return batchRunOnce(config);
   }
   if (command === 'openapi') {
-    const running = await startRole('gateway', config, { listen: false });
-    try {
-      process.stdout.write(`${JSON.stringify(running.app.swagger(), null, 2)}\n`);
-    } finally {
-      await running.close();
-    }
+    const { describeApi } = await import('../roles/openapi.ts');
+    process.stdout.write(`${JSON.stringify(await describeApi(config), null, 2)}\n`);
     return 0;
   }
   throw new DockhandError('usage', 2, `Unknown command ${JSON.stringify(command)}.\n${USAGE}`);
 }
 
-async function runRole(role: Role, config: Config): Promise<number> {
+async function runRole(name: string, config: Config): Promise<number> {
+  const [{ ROLES: known, startRole }, { default: closeWithGrace }] = await Promise.all([
+    import('../roles/index.ts'),
+    import('close-with-grace'),
+  ]);
+  const role = known.find((r) => r === name);
+  if (!role) throw new DockhandError('usage', 2, `Unknown role ${name}.`);
   const running = await startRole(role, config, { logger: { level: config.server.logLevel } });
   running.app.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
   // First signal: graceful (active jobs finish, up to a minute: the longest HTTP job). Second: exit now.

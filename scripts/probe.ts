@@ -1,8 +1,8 @@
 // Used by prepare.sh: says, in shell-readable words, whether the Redis and Docker that the
 // config names answer, reading REDIS_URL and DOCKER_HOST exactly as Dockhand itself will.
 import { loadConfig } from '../core/config.ts';
-import { createDocker } from '../core/docker.ts';
 import { createRedis } from '../queues/connection.ts';
+import { createDocker } from '../roles/docker-client.ts';
 
 const config = loadConfig();
 const url = new URL(config.redis.url);

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { DeadLetters } from '../../core/function-services.ts';
+import type { DeadLetters } from '../../queues/dead-letters.ts';
 import { commonErrors } from '../schemas/common.ts';
 
 /** What no ingress could turn into work (SQS today), with the reason. */

@@ -11,7 +11,7 @@ import {
   sweepChart,
   sweepResult,
 } from '../../processors/functions/power-sweep.ts';
-import type { InvocationResult } from '../../processors/functions.ts';
+import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepView, TuningView } from '../schemas/functions.ts';
 import { type FunctionRouteDeps, QUEUE_GRACE_MS, requireFunction } from './functions.ts';

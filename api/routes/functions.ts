@@ -4,14 +4,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { DeadLetters } from '../../core/function-services.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
 import type { FunctionStore } from '../../processors/functions/function-store.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
-import type { InvocationResult } from '../../processors/functions.ts';
+import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import { type ResultWaiter, WaitTimeoutError } from '../../queues/result-waiter.ts';
+import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import {
   DeployBody,

@@ -37,16 +37,7 @@ export const BatchView = Type.Object({
 
 export const BatchList = Type.Object({ batches: Type.Array(BatchView) });
 export const BatchParams = Type.Object({ name: Type.String({ pattern: BATCH_NAME_PATTERN }) });
-export const TickResult = Type.Object({
-  handlers: Type.Record(
-    Type.String(),
-    Type.Object({
-      ok: Type.Boolean(),
-      result: Type.Optional(Type.Unknown()),
-      error: Type.Optional(Type.String()),
-    }),
-  ),
-});
+export { TickSummary as TickResult } from '../../queues/schemas/scheduler.ts';
 export const BatchResultSchema = Type.Object(
   {
     metrics: Type.Record(

@@ -69,39 +69,7 @@ export const FunctionView = Type.Object({
   lastModified: Type.String(),
 });
 
-const Resources = Type.Object({
-  memoryUsedMb: Type.Number(),
-  cpuUsagePercent: Type.Number(),
-  networkRxBytes: Type.Number(),
-  networkTxBytes: Type.Number(),
-});
-
-export const InvocationResultSchema = Type.Object({
-  requestId: Type.String(),
-  functionName: Type.String(),
-  status: Type.Union([Type.Literal('SUCCESS'), Type.Literal('FAILED'), Type.Literal('TIMEOUT')]),
-  durationMs: Type.Number(),
-  result: Type.Unknown(),
-  error: Type.Optional(
-    Type.Object({
-      errorType: Type.String(),
-      errorMessage: Type.String(),
-      stack: Type.Optional(Type.String()),
-    }),
-  ),
-  logs: Type.Optional(Type.String()),
-  logsTruncated: Type.Optional(Type.Boolean()),
-  resources: Resources,
-  autoTuner: Type.Object({
-    recommendation: Type.String(),
-    recommendationMb: Type.Integer(),
-    savings: Type.Number({ description: 'Percent of the memory bill.' }),
-    monthlySavingsUsd: Type.Number(),
-    pattern: Type.String(),
-    tip: Type.String(),
-  }),
-  coldStart: Type.Boolean(),
-});
+export { InvocationResult as InvocationResultSchema } from '../../queues/schemas/functions.ts';
 
 export const InvocationPending = Type.Object({
   requestId: Type.String(),

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DockhandError } from '../../core/errors.ts';
+import type { BatchOutcome } from '../../queues/schemas/batches.ts';
 import { METRIC_BY_FILE, METRICS } from './catalog.ts';
 import { type BatchResult, type MetricInput, scoreBatch } from './engine.ts';
 import { type BatchFolders, writeFileAtomic } from './folder.ts';
@@ -35,15 +36,6 @@ export interface RunBatchDeps {
   log: (line: string) => void;
   /** Engine command timeout. Default 10 minutes. */
   engineTimeoutMs?: number;
-}
-
-export interface BatchOutcome {
-  batch: string;
-  path: string;
-  resultPath?: string;
-  skipped?: 'already processed';
-  scored_metrics?: number;
-  overall_score?: number | null;
 }
 
 async function readInputs(

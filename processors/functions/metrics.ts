@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import type { PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
-import type { InvocationResult } from '../functions.ts';
 
 /** The Infra-worker's metric names, kept for its dashboards, plus the pool's own. */
 export function createFunctionMetrics(registry: Registry) {

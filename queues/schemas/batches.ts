@@ -10,3 +10,14 @@ export const BatchJobPayload = Type.Object(
   { additionalProperties: false },
 );
 export type BatchJobPayload = Static<typeof BatchJobPayload>;
+
+/** What the `batches` queue's processor returns. */
+export const BatchOutcome = Type.Object({
+  batch: Type.String(),
+  path: Type.String(),
+  resultPath: Type.Optional(Type.String()),
+  skipped: Type.Optional(Type.Literal('already processed')),
+  scored_metrics: Type.Optional(Type.Integer()),
+  overall_score: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+});
+export type BatchOutcome = Static<typeof BatchOutcome>;

@@ -26,3 +26,39 @@ export const InvocationPayload = Type.Object(
   { additionalProperties: false },
 );
 export type InvocationPayload = Static<typeof InvocationPayload>;
+
+const Resources = Type.Object({
+  memoryUsedMb: Type.Number(),
+  cpuUsagePercent: Type.Number(),
+  networkRxBytes: Type.Number(),
+  networkTxBytes: Type.Number(),
+});
+
+export const InvocationError = Type.Object({
+  errorType: Type.String(),
+  errorMessage: Type.String(),
+  stack: Type.Optional(Type.String()),
+});
+
+/** What the `functions` queue's processor returns: the contract's result shape, plus functionName. */
+export const InvocationResult = Type.Object({
+  requestId: Type.String(),
+  functionName: Type.String(),
+  status: Type.Union([Type.Literal('SUCCESS'), Type.Literal('FAILED'), Type.Literal('TIMEOUT')]),
+  durationMs: Type.Number(),
+  result: Type.Unknown(),
+  error: Type.Optional(InvocationError),
+  logs: Type.Optional(Type.String()),
+  logsTruncated: Type.Optional(Type.Boolean()),
+  resources: Resources,
+  autoTuner: Type.Object({
+    recommendation: Type.String(),
+    recommendationMb: Type.Integer(),
+    savings: Type.Number({ description: 'Percent of the memory bill.' }),
+    monthlySavingsUsd: Type.Number(),
+    pattern: Type.String(),
+    tip: Type.String(),
+  }),
+  coldStart: Type.Boolean(),
+});
+export type InvocationResult = Static<typeof InvocationResult>;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
 import { type Config, loadConfig } from '../../core/config.ts';
-import { type Role, type RoleOptions, startRole } from '../../core/roles.ts';
+import { type Role, type RoleOptions, startRole } from '../../roles/index.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -12,7 +12,7 @@ import { QueueEvents } from 'bullmq';
 import { createSqsServer } from 'local-aws-sqs';
 import S3rver from 's3rver';
 import t from 'tap';
-import { startRole } from '../../core/roles.ts';
+import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, testConfig, wipePrefix } from '../helpers/env.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { makeZip } from '../helpers/zip.ts';

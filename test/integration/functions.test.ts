@@ -3,7 +3,7 @@ import { QueueEvents } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { startRole } from '../../core/roles.ts';
+import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, testConfig, wipePrefix } from '../helpers/env.ts';
 import { makeZip } from '../helpers/zip.ts';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { QueueEvents } from 'bullmq';
 import t from 'tap';
-import { startRole } from '../../core/roles.ts';
+import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
 import { startRedisServer } from '../helpers/redis-server.ts';
 import { startTargetServer } from '../helpers/target-server.ts';

@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Config } from './config.ts';
+import type { Config } from '../core/config.ts';
 
 /**
  * One S3 client for code and logs. Path-style addressing, because self-hosted S3 servers

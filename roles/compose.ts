@@ -2,10 +2,11 @@ import { Worker } from 'bullmq';
 import { type LoggerOptions, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type App, buildApp } from '../api/app.ts';
-import { createBatchFolders } from '../processors/batches/folder.ts';
-import { createNarrator } from '../processors/batches/narrative.ts';
-import { loadBatchSettings } from '../processors/batches/settings.ts';
-import { createBatchDiscovery, createBatchesProcessor } from '../processors/batches.ts';
+import { listen } from '../api/server.ts';
+import { AddressPolicy } from '../core/address-policy.ts';
+import type { Config } from '../core/config.ts';
+import { createHealth } from '../core/health.ts';
+import { createSafeFetch } from '../core/safe-fetch.ts';
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import type { ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
@@ -13,17 +14,12 @@ import { closeRedis, connectRedis, createRedis, type RedisLifecycle } from '../q
 import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
-import { type QueueName, queueNames } from '../queues/registry.ts';
+import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
-import { AddressPolicy } from './address-policy.ts';
-import type { Config } from './config.ts';
-import { createDocker } from './docker.ts';
-import { createFunctionServices } from './function-services.ts';
-import { createHealth } from './health.ts';
-import { createSafeFetch } from './safe-fetch.ts';
-
-export const ROLES = ['all', 'gateway', 'worker', 'scheduler'] as const;
-export type Role = (typeof ROLES)[number];
+import { createDocker } from './docker-client.ts';
+import type { RoleSpec } from './spec.ts';
+import { wireBatches } from './wire-batches.ts';
+import { wireFunctions } from './wire-functions.ts';
 
 export interface RoleOptions {
   /** pino options; default silent (tests). The CLI passes the configured level. */
@@ -35,7 +31,7 @@ export interface RoleOptions {
 }
 
 export interface RunningRole {
-  role: Role;
+  role: string;
   app: App;
   queues: QueueSet;
   enqueue: Enqueue;
@@ -46,12 +42,17 @@ export interface RunningRole {
   close(): Promise<void>;
 }
 
-const servesQueue = (role: Role, queue: QueueName) =>
-  role === 'all' ||
-  (role === 'scheduler' ? queue === 'scheduler' : role === 'worker' && queue !== 'scheduler');
-
-/** Wires one process's role from config: the only place that creates clients. */
-export async function startRole(role: Role, config: Config, options: RoleOptions = {}): Promise<RunningRole> {
+/**
+ * Wires one process from its role's spec and the config: the only code that creates clients
+ * (Redis, Docker, S3, SQS, fetch) and hands them to the features.
+ */
+export async function startProcess(
+  role: string,
+  spec: RoleSpec,
+  config: Config,
+  options: RoleOptions = {},
+): Promise<RunningRole> {
+  const works = (queue: QueueName) => spec.queues.includes(queue);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -68,27 +69,23 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   registerQueueGauges(registry, queues);
 
   const logger = pino(options.logger ?? { level: 'silent' });
-  const batchLog = logger.child({ component: 'batches' });
-  const folders = createBatchFolders(loadBatchSettings(config.batches));
-  const narrator = createNarrator(config.llm, (line) => batchLog.warn(line));
-  const tickHandlers = [
-    createBatchDiscovery({
-      folders,
-      enqueueBulk: createEnqueueBulk(queues),
-      log: (line) => batchLog.info(line),
-    }),
-    ...(options.tickHandlers ?? []),
-  ];
+  const batches = wireBatches({
+    config,
+    logger: logger.child({ component: 'batches' }),
+    enqueueBulk: createEnqueueBulk(queues),
+  });
+  const tickHandlers = [batches.discovery, ...(options.tickHandlers ?? [])];
 
-  const functions = await createFunctionServices({
+  const functions = await wireFunctions({
     config,
     producer,
     registry,
     logger: logger.child({ component: 'functions' }),
+    docker,
     lifecycle,
     enqueue,
-    gateway: role === 'all' || role === 'gateway',
-    worker: servesQueue(role, 'functions'),
+    gateway: spec.http === 'api',
+    worker: works('functions'),
   });
 
   const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
@@ -97,7 +94,7 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
     scheduler: createSchedulerProcessor(tickHandlers),
     functions: functions.processor,
     exec: null,
-    batches: createBatchesProcessor({ folders, narrator, log: (line) => batchLog.info(line) }),
+    batches: batches.processor,
   };
   // Batches are file I/O bound (fsync per result), so many run at once; their state updates
   // share group commits of processed.json.
@@ -108,12 +105,13 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
   };
 
   const workers: Worker[] = [];
-  const workerRedis = role === 'gateway' ? undefined : createRedis(config.redis.url, 'worker', {}, lifecycle);
+  const workerRedis =
+    spec.queues.length > 0 ? createRedis(config.redis.url, 'worker', {}, lifecycle) : undefined;
   if (workerRedis) {
     const jobMetrics = createJobMetrics(registry);
-    for (const name of queueNames) {
+    for (const name of spec.queues) {
       const processor = processors[name];
-      if (!processor || !servesQueue(role, name)) continue;
+      if (!processor) continue;
       const worker = new Worker(name, processor, {
         connection: workerRedis,
         prefix: config.redis.prefix,
@@ -124,20 +122,26 @@ export async function startRole(role: Role, config: Config, options: RoleOptions
       workers.push(worker);
     }
   }
-  if (role === 'all' || role === 'scheduler') {
-    await ensureTickScheduler(queues.scheduler, config.scheduler.intervalSeconds);
-  }
+  if (spec.tick) await ensureTickScheduler(queues.scheduler, config.scheduler.intervalSeconds);
 
   const app = await buildApp(
-    { config, redis: producer, queues, enqueue, health, registry, logger, folders, tickHandlers, functions },
-    role === 'all' || role === 'gateway' ? 'gateway' : 'ops',
+    {
+      config,
+      redis: producer,
+      queues,
+      enqueue,
+      health,
+      registry,
+      logger,
+      folders: batches.folders,
+      tickHandlers,
+      functions,
+    },
+    spec.http === 'api' ? 'gateway' : 'ops',
   );
   let url: string | undefined;
-  if (options.listen !== false) {
-    url = await app.listen({ port: config.server.port, host: config.server.host });
-  } else {
-    await app.ready();
-  }
+  if (options.listen !== false) url = await listen(app, config.server);
+  else await app.ready();
 
   let closing: Promise<void> | undefined;
   const close = () => {

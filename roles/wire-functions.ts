@@ -1,75 +1,45 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Config } from '../core/config.ts';
 import {
   createFunctionStore,
   localCodeStorage,
   s3CodeStorage,
 } from '../processors/functions/function-store.ts';
 import { createFunctionMetrics } from '../processors/functions/metrics.ts';
+import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
-import { createFunctionsProcessor, type InvocationResult } from '../processors/functions.ts';
+import { createFunctionsProcessor } from '../processors/functions.ts';
+import { FUNCTION_RESULTS_CHANNEL } from '../queues/channels.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
+import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
-import { createSqsIngress, type DeadLetter } from '../queues/sqs-ingress.ts';
+import type { InvocationResult } from '../queues/schemas/functions.ts';
+import { createSqsIngress } from '../queues/sqs-ingress.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
 import { createInvoker } from '../runtimes/invoker.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
-import type { Config } from './config.ts';
-import { createDocker } from './docker.ts';
-import { createS3, createSqs } from './s3.ts';
-
-export const FUNCTION_RESULTS_CHANNEL = 'function-results';
-
-/** Messages no ingress could turn into work, with the reason: kept, never silently dropped. */
-export function createDeadLetters(redis: Redis, prefix: string, keep = 10_000) {
-  const key = `${prefix}:dead-letters`;
-  return {
-    async add(entry: DeadLetter): Promise<void> {
-      await redis
-        .multi()
-        .lpush(key, JSON.stringify(entry))
-        .ltrim(key, 0, keep - 1)
-        .exec();
-    },
-    async recent(count = 100): Promise<DeadLetter[]> {
-      return (await redis.lrange(key, 0, count - 1)).map((e) => JSON.parse(e) as DeadLetter);
-    },
-  };
-}
-export type DeadLetters = ReturnType<typeof createDeadLetters>;
-
-/** Each invocation's record, logs included, as `logs/<function>/<yyyy-mm-dd>/<requestId>.json`. */
-function s3LogSink(s3: S3Client, bucket: string) {
-  return async (result: InvocationResult) => {
-    const day = new Date().toISOString().slice(0, 10);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: `logs/${result.functionName}/${day}/${result.requestId}.json`,
-        Body: JSON.stringify(result),
-        ContentType: 'application/json',
-      }),
-    );
-  };
-}
+import { createS3, createSqs } from './aws-clients.ts';
 
 /**
  * Everything functions need, made once per process: the store and tuning history everywhere,
  * the result waiter where the gateway runs, the warm pool and processor where workers run.
  * A worker whose Docker engine is away serves no functions (their jobs wait) and says why.
  */
-export async function createFunctionServices(deps: {
+export async function wireFunctions(deps: {
   config: Config;
   producer: Redis;
   registry: Registry;
   logger: Logger;
+  /** The process's one Docker client. */
+  docker: Docker;
   lifecycle: RedisLifecycle;
   gateway: boolean;
   worker: boolean;
@@ -115,7 +85,7 @@ export async function createFunctionServices(deps: {
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
     pool = new WarmPool({
-      driver: new DockerSandboxDriver(createDocker(config.docker.host), `${hostname()}/${process.pid}`),
+      driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`),
       runtimes: runtimeCatalog(config.functions.images),
       minIdle: config.docker.poolMinIdle,
       max: config.functions.poolMax,

@@ -1,0 +1,14 @@
+import type { QueueName } from '../queues/registry.ts';
+
+/** What one process role wires: its HTTP surface, the queues it works, and whether it keeps the tick. */
+export interface RoleSpec {
+  /**
+   * `api`: the whole public API plus the ingresses that feed it (SQS) and the waiter that
+   * answers sync calls. `ops`: only /health, /ready and /metrics, for Prometheus and probes.
+   */
+  http: 'api' | 'ops';
+  /** Queues this process runs a BullMQ worker for. */
+  queues: readonly QueueName[];
+  /** Keeps the repeatable tick job in Redis (idempotent across replicas). */
+  tick: boolean;
+}
