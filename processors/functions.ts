@@ -2,11 +2,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
 import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
-import {
-  advise,
-  DEFAULT_MONTHLY_INVOCATIONS,
-  summariseSamples,
-} from './functions/auto-tuner.ts';
+import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
 import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
 

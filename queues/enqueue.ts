@@ -3,6 +3,7 @@ import type { Job, JobsOptions } from 'bullmq';
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ValidationError } from '../core/errors.ts';
+import { describeSchemaIssue } from '../core/schema-errors.ts';
 import type { QueueSet } from './queue-set.ts';
 import { type QueueName, queueCatalog, queueNames } from './registry.ts';
 
@@ -27,22 +28,9 @@ export function validatePayload<K extends QueueName>(name: K, data: unknown): Pa
   const checker = checkers[name];
   if (checker.Check(data)) return data as Payload<K>;
   const first = checker.Errors(data)[0];
-  const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
-  const params = (first?.params ?? {}) as { additionalProperties?: string[]; requiredProperties?: string[] };
-  const named = params.additionalProperties?.[0] ?? params.requiredProperties?.[0];
-  const unknownField =
-    Boolean(params.additionalProperties?.length) ||
-    Boolean(first?.schemaPath.endsWith('/additionalProperties'));
-  const field = named ? `${where ? `${where}.` : ''}${named}` : where;
-  let message = `${field || 'payload'} ${first?.message ?? 'is invalid'}.`;
-  if (params.requiredProperties?.length) message = `${field} is required.`;
-  else if (unknownField) message = `${field} is not a known field.`;
-  else if (first && (first.keyword === 'pattern' || first.keyword === 'format')) {
-    const description = schemaAt(queueCatalog[name].payload, first.instancePath)?.description;
-    if (description)
-      message = `${field} must be ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}.`;
-  }
-  throw new ValidationError(field || 'payload', message);
+  const description = first && schemaAt(queueCatalog[name].payload, first.instancePath)?.description;
+  const { field, message } = describeSchemaIssue(first && { ...first, description }, '');
+  throw new ValidationError(field, message);
 }
 
 /**

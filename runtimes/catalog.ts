@@ -8,7 +8,7 @@ export interface RuntimeDef {
   cmd: string[];
 }
 
-export function runtimeCatalog(images: { node20: string; python3: string }): Record<RuntimeName, RuntimeDef> {
+export function runtimeCatalog(images: Record<RuntimeName, string>): Record<RuntimeName, RuntimeDef> {
   return {
     node20: { name: 'node20', image: images.node20, cmd: ['/usr/bin/node', '/opt/dockhand/bootstrap.mjs'] },
     python3: {

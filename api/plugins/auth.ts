@@ -6,8 +6,6 @@ import { DockhandError } from '../../core/errors.ts';
 export interface AuthOptions {
   /** API_KEYS; empty leaves every route open. */
   apiKeys: readonly string[];
-  /** Path prefixes that never need a key (probes and the Prometheus scrape). */
-  publicPaths?: readonly string[];
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
@@ -41,14 +39,19 @@ export function createKeyChecker(apiKeys: readonly string[]) {
   };
 }
 
+/** What probes and Prometheus reach without a key, and the rate limit never counts. */
+export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', '/metrics'];
+
+/** The request's path without its query: what PUBLIC_PATHS and the Basic-auth prompt look at. */
+export const pathOf = (url: string) => url.split('?')[0] ?? '';
+
 export default fp<AuthOptions>(
   async (app: FastifyInstance, options) => {
     if (options.apiKeys.length === 0) return;
     const check = createKeyChecker(options.apiKeys);
-    const publicPaths = options.publicPaths ?? ['/health', '/ready', '/metrics'];
     app.addHook('onRequest', async (request, reply) => {
-      const path = request.url.split('?')[0] ?? '';
-      if (publicPaths.includes(path)) return;
+      const path = pathOf(request.url);
+      if (PUBLIC_PATHS.includes(path)) return;
       const key = presentedKey(request);
       if (check(key)) return;
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { DockhandError } from '../../core/errors.ts';
+import { describeSchemaIssue } from '../../core/schema-errors.ts';
 
 interface ErrorBody {
   error: string;
@@ -12,26 +13,14 @@ interface ErrorBody {
 const REDIS_DOWN =
   /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|Reached the max retries/i;
 
-/** For pattern and format failures, the schema's description says what was wanted better than a regex. */
-function expectation(error: { keyword?: string; parentSchema?: { description?: string } } | undefined) {
-  const description = error?.parentSchema?.description;
-  if (!description || (error?.keyword !== 'pattern' && error?.keyword !== 'format')) return undefined;
-  return `must be ${description.charAt(0).toLowerCase()}${description.slice(1).replace(/\.$/, '')}`;
-}
-
 function describeValidation(error: FastifyError): ErrorBody {
-  const first = error.validation?.[0];
-  const part = error.validationContext ?? 'body';
-  const params = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
-  const path = (first?.instancePath ?? '').split('/').filter(Boolean);
-  if (params.missingProperty) path.push(params.missingProperty);
-  if (params.additionalProperty) path.push(params.additionalProperty);
-  const field = [part, ...path].join('.');
-  const message = params.additionalProperty
-    ? `${field} is not a known field.`
-    : params.missingProperty
-      ? `${field} is required.`
-      : `${field} ${expectation(first) ?? first?.message ?? 'is invalid'}.`;
+  const first = error.validation?.[0] as
+    | (NonNullable<FastifyError['validation']>[number] & { parentSchema?: { description?: string } })
+    | undefined;
+  const { field, message } = describeSchemaIssue(
+    first && { ...first, description: first.parentSchema?.description },
+    error.validationContext ?? 'body',
+  );
   return { error: 'validation_error', message, field };
 }
 

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { DockhandError } from '../../core/errors.ts';
-import { presentedKey } from './auth.ts';
+import { PUBLIC_PATHS, pathOf, presentedKey } from './auth.ts';
 
 export interface RateLimitOptions {
   perMinute: number;
@@ -24,7 +24,7 @@ export default fp<RateLimitOptions>(
       nameSpace: `${options.prefix}:ratelimit:`,
       // Redis being away must not turn every request into an error: probes and 503s say why.
       skipOnError: true,
-      allowList: (request) => ['/health', '/ready', '/metrics'].includes(request.url.split('?')[0] ?? ''),
+      allowList: (request) => PUBLIC_PATHS.includes(pathOf(request.url)),
       keyGenerator: (request) => {
         const key = presentedKey(request);
         return key

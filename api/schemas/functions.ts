@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { FUNCTION_NAME_PATTERN } from '../../queues/schemas/functions.ts';
+import { RUNTIME_NAMES } from '../../runtimes/catalog.ts';
 
 export const FunctionParams = Type.Object({
   name: Type.String({ pattern: FUNCTION_NAME_PATTERN, description: 'Letters, digits, - and _, up to 64.' }),
@@ -30,7 +31,7 @@ const Code = Type.Union(
 
 export const DeployBody = Type.Object(
   {
-    runtime: Type.Union([Type.Literal('node20'), Type.Literal('python3')]),
+    runtime: Type.Union(RUNTIME_NAMES.map((name) => Type.Literal(name))),
     handler: Type.String({
       pattern: '^[A-Za-z0-9_./-]+\\.[A-Za-z_$][A-Za-z0-9_$]*$',
       description: 'file.export, e.g. index.handler (node) or app.handler (python).',

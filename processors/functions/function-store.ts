@@ -9,11 +9,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
+import type { RuntimeName } from '../../runtimes/catalog.ts';
 import { writeFileAtomic } from '../batches/folder.ts';
 import type { CodeBundle } from './code-archive.ts';
 
 export interface FunctionConfig {
-  runtime: 'node20' | 'python3';
+  runtime: RuntimeName;
   handler: string;
   memoryMb: number;
   timeoutMs: number;
