@@ -2,34 +2,13 @@ import { cpus } from 'node:os';
 import type Docker from 'dockerode';
 import { FrameChannel } from './frame-channel.ts';
 
+import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox.ts';
+
 /**
  * A hardened container with a framed stdin/stdout channel to the process inside. Functions
- * use it through the warm pool; exec requests will use it directly (same hardening, other
- * images and mounts). Nothing here knows what runs inside.
+ * use it through the warm pool; exec requests use it directly (same hardening, other images
+ * and mounts). Nothing here knows what runs inside.
  */
-export interface SandboxSpec {
-  image: string;
-  cmd: string[];
-  memoryMb: number;
-  /** `none` (default): only loopback. `bridge`: egress, for functions that ask for it. */
-  network?: 'none' | 'bridge';
-  env?: Record<string, string>;
-  labels?: Record<string, string>;
-  /** Size of the tmpfs /tmp, MiB. Default 64. */
-  tmpfsMb?: number;
-  /** Processes and threads; node needs about 7 idle. Default 64. */
-  pidsLimit?: number;
-  /** Read-only or read-write bind mounts, `host:container[:ro]` (exec workspaces). */
-  binds?: string[];
-  /** Bytes of unframed output tolerated between two takeRaw() calls. Default 1 MiB. */
-  rawOutputCap?: number;
-}
-
-export interface SandboxExit {
-  exitCode: number;
-  oomKilled: boolean;
-}
-
 export const SANDBOX_LABEL = 'dockhand';
 export const OWNER_LABEL = 'dockhand.owner';
 const MiB = 1024 * 1024;
@@ -39,7 +18,7 @@ export function cpuForMemory(memoryMb: number, hostCpus = cpus().length): number
   return Math.min(hostCpus, Math.max(0.25, memoryMb / 1769));
 }
 
-export class DockerSandbox {
+export class DockerSandbox implements Sandbox {
   readonly id: string;
   readonly channel: FrameChannel;
   readonly exited: Promise<SandboxExit>;
@@ -84,7 +63,7 @@ export class DockerSandbox {
   }
 }
 
-export class DockerSandboxDriver {
+export class DockerSandboxDriver implements SandboxDriver {
   readonly #docker: Docker;
   readonly #owner: string;
 

@@ -1,6 +1,6 @@
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
-import type { DockerSandbox } from './docker-sandbox.ts';
 import { OutputCapError } from './frame-channel.ts';
+import type { Sandbox } from './sandbox.ts';
 import type { FunctionImage, WarmPool } from './warm-pool.ts';
 
 export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT';
@@ -147,7 +147,7 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
 }
 
 async function race(
-  sandbox: DockerSandbox,
+  sandbox: Sandbox,
   req: InvokeRequest,
   fn: FunctionImage,
   deadline: number,

@@ -1,5 +1,5 @@
 import type { RuntimeDef, RuntimeName } from './catalog.ts';
-import type { DockerSandbox, DockerSandboxDriver } from './docker-sandbox.ts';
+import type { Sandbox, SandboxDriver } from './sandbox.ts';
 
 /** What the pool needs to know of a function to give it a ready sandbox. */
 export interface FunctionImage {
@@ -20,7 +20,7 @@ export interface FunctionImage {
 export type PoolEvent = 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced' | 'expired';
 
 export interface PoolOptions {
-  driver: DockerSandboxDriver;
+  driver: SandboxDriver;
   runtimes: Record<RuntimeName, RuntimeDef>;
   /** Generic containers kept started per runtime (POOL_MIN_IDLE). Default 2. */
   minIdle: number;
@@ -34,7 +34,7 @@ export interface PoolOptions {
 }
 
 export interface Lease {
-  sandbox: DockerSandbox;
+  sandbox: Sandbox;
   /** True when a container had to be created for this call. */
   coldStart: boolean;
 }
@@ -46,8 +46,15 @@ export class LoadError extends Error {
   }
 }
 
+/**
+ * Containers are kept per function, runtime and memory size: a power-tuning sweep runs the
+ * function at other sizes, and its containers must neither take nor destroy those that serve
+ * live traffic at the deployed size. Versions are checked within a key (a redeploy replaces).
+ */
+const poolKey = (fn: FunctionImage) => `${fn.name}\u0000${fn.runtime}\u0000${fn.memoryMb}`;
+
 interface Bound {
-  sandbox: DockerSandbox;
+  sandbox: Sandbox;
   version: string;
   lastUsed: number;
 }
@@ -60,10 +67,10 @@ interface Bound {
  */
 export class WarmPool {
   readonly #o: Required<Omit<PoolOptions, 'onEvent'>> & Pick<PoolOptions, 'onEvent'>;
-  readonly #generic = new Map<RuntimeName, DockerSandbox[]>();
+  readonly #generic = new Map<RuntimeName, Sandbox[]>();
   readonly #starting = new Map<RuntimeName, number>();
   readonly #idle = new Map<string, Bound[]>();
-  readonly #busy = new Map<string, Set<DockerSandbox>>();
+  readonly #busy = new Map<string, Set<Sandbox>>();
   readonly #waiters = new Map<string, Array<() => void>>();
   #total = 0;
   #sweeper: NodeJS.Timeout | undefined;
@@ -101,7 +108,7 @@ export class WarmPool {
   }
 
   async acquire(fn: FunctionImage): Promise<Lease> {
-    const key = `${fn.name}\u0000${fn.runtime}`;
+    const key = poolKey(fn);
     await this.#slot(key, fn.concurrency);
     try {
       const lease = await this.#take(key, fn);
@@ -114,8 +121,8 @@ export class WarmPool {
   }
 
   /** Gives a sandbox back: reused when healthy, destroyed (and replaced) otherwise. */
-  release(fn: FunctionImage, sandbox: DockerSandbox, healthy: boolean): void {
-    const key = `${fn.name}\u0000${fn.runtime}`;
+  release(fn: FunctionImage, sandbox: Sandbox, healthy: boolean): void {
+    const key = poolKey(fn);
     this.#busySet(key).delete(sandbox);
     if (healthy && !this.#closing && !sandbox.channel.closed) {
       const list = this.#idle.get(key) ?? [];
@@ -142,7 +149,7 @@ export class WarmPool {
     this.#closing = true;
     clearInterval(this.#sweeper);
     await Promise.all(this.#refills);
-    const all: DockerSandbox[] = [];
+    const all: Sandbox[] = [];
     for (const list of this.#generic.values()) all.push(...list.splice(0));
     for (const list of this.#idle.values()) all.push(...list.splice(0).map((b) => b.sandbox));
     for (const set of this.#busy.values()) all.push(...set);
@@ -153,7 +160,7 @@ export class WarmPool {
 
   // --- internals ---
 
-  #busySet(key: string): Set<DockerSandbox> {
+  #busySet(key: string): Set<Sandbox> {
     let set = this.#busy.get(key);
     if (!set) {
       set = new Set();
@@ -202,7 +209,7 @@ export class WarmPool {
     return { sandbox, coldStart: true };
   }
 
-  async #specialise(sandbox: DockerSandbox, fn: FunctionImage): Promise<void> {
+  async #specialise(sandbox: Sandbox, fn: FunctionImage): Promise<void> {
     try {
       await sandbox.resize(fn.memoryMb);
       const loaded = await sandbox.channel.request({
@@ -222,7 +229,7 @@ export class WarmPool {
     }
   }
 
-  async #create(runtime: RuntimeName, memoryMb: number, network: 'none' | 'bridge'): Promise<DockerSandbox> {
+  async #create(runtime: RuntimeName, memoryMb: number, network: 'none' | 'bridge'): Promise<Sandbox> {
     const def = this.#o.runtimes[runtime];
     this.#total++;
     try {
@@ -247,7 +254,7 @@ export class WarmPool {
     }
   }
 
-  #destroy(sandbox: DockerSandbox) {
+  #destroy(sandbox: Sandbox) {
     this.#total--;
     void sandbox.destroy();
   }

@@ -1,36 +1,42 @@
 import { EventEmitter, once } from 'node:events';
 import t from 'tap';
 import { runtimeCatalog } from '../../runtimes/catalog.ts';
-import type { DockerSandbox, DockerSandboxDriver, SandboxSpec } from '../../runtimes/docker-sandbox.ts';
+import type {
+  Sandbox,
+  SandboxChannel,
+  SandboxDriver,
+  SandboxExit,
+  SandboxSpec,
+} from '../../runtimes/sandbox.ts';
 import { type FunctionImage, LoadError, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
 
 /** A driver whose "containers" are plain objects: the pool's bookkeeping, without Docker. */
 function fakeDriver() {
   const live = new Set<FakeSandbox>();
   const created: SandboxSpec[] = [];
-  class FakeSandbox {
-    static next = 0;
-    id = `c${FakeSandbox.next++}`;
+  let next = 0;
+  class FakeSandbox implements Sandbox {
+    readonly id = `c${next++}`;
+    readonly pid = 1000 + next;
     memoryMb: number;
     loaded: string | undefined;
     destroyed = false;
-    closedWith: Error | undefined;
-    exited = new Promise<{ exitCode: number; oomKilled: boolean }>(() => {});
-    channel = {
-      waitFor: async () => ({ type: 'ready' }),
-      request: async (m: { type: string; handler?: string }) => {
-        if (m.handler === 'broken.handler')
-          return { type: 'loaded', ok: false, error: { errorMessage: 'SyntaxError' } };
-        this.loaded = m.handler;
-        return { type: 'loaded', ok: true };
-      },
-      takeRaw: () => '',
-      get closed() {
-        return undefined as Error | undefined;
-      },
-    };
+    readonly exited = new Promise<SandboxExit>(() => {});
+    readonly channel: SandboxChannel;
     constructor(memoryMb: number) {
       this.memoryMb = memoryMb;
+      this.channel = {
+        waitFor: async () => ({ type: 'ready' }),
+        request: async (m) => {
+          if (m.handler === 'broken.handler')
+            return { type: 'loaded', ok: false, error: { errorMessage: 'SyntaxError' } };
+          this.loaded = String(m.handler);
+          return { type: 'loaded', ok: true };
+        },
+        takeRaw: () => '',
+        closed: undefined,
+        close: () => {},
+      };
     }
     async resize(mb: number) {
       this.memoryMb = mb;
@@ -40,18 +46,21 @@ function fakeDriver() {
       live.delete(this);
     }
   }
-  const driver = {
-    async create(spec: SandboxSpec) {
+  const all = new Map<string, FakeSandbox>();
+  const driver: SandboxDriver = {
+    async create(spec) {
       created.push(spec);
       const s = new FakeSandbox(spec.memoryMb);
       live.add(s);
-      return s as unknown as DockerSandbox;
+      all.set(s.id, s);
+      return s;
     },
     async removeLeftovers() {
       return 0;
     },
   };
-  return { driver: driver as unknown as DockerSandboxDriver, live, created };
+  const destroyed = (sandbox: Sandbox) => all.get(sandbox.id)?.destroyed === true;
+  return { driver, live, created, destroyed };
 }
 
 const fn = (name: string, extra: Partial<FunctionImage> = {}): FunctionImage => ({
@@ -68,7 +77,7 @@ const fn = (name: string, extra: Partial<FunctionImage> = {}): FunctionImage => 
 });
 
 function makePool(options: Partial<ConstructorParameters<typeof WarmPool>[0]> = {}) {
-  const { driver, live, created } = fakeDriver();
+  const { driver, live, created, destroyed } = fakeDriver();
   const events = new EventEmitter();
   const pool = new WarmPool({
     driver,
@@ -79,7 +88,7 @@ function makePool(options: Partial<ConstructorParameters<typeof WarmPool>[0]> = 
     onEvent: (event: PoolEvent, runtime) => events.emit(event, runtime),
     ...options,
   });
-  return { pool, live, created, events };
+  return { pool, live, created, events, destroyed };
 }
 
 t.test('generic stock per runtime, specialised on first use, then reused', async (t) => {
@@ -101,7 +110,7 @@ t.test('generic stock per runtime, specialised on first use, then reused', async
 });
 
 t.test('a new version never reuses a container loaded with the old one', async (t) => {
-  const { pool } = makePool({ minIdle: 0 });
+  const { pool, destroyed } = makePool({ minIdle: 0 });
   await pool.start();
   t.teardown(() => pool.close());
   const v1 = await pool.acquire(fn('a'));
@@ -109,24 +118,43 @@ t.test('a new version never reuses a container loaded with the old one', async (
   const v2 = await pool.acquire(fn('a', { version: 'v2' }));
   t.not(v2.sandbox, v1.sandbox);
   t.equal(v2.coldStart, true);
-  t.equal((v1.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  t.equal(destroyed(v1.sandbox), true);
+});
+
+t.test('a sweep at another size neither takes nor destroys the containers of live traffic', async (t) => {
+  const { pool, destroyed } = makePool({ minIdle: 0 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const live = await pool.acquire(fn('a'));
+  pool.release(fn('a'), live.sandbox, true);
+  const variant = fn('a', { version: 'v1-m512', memoryMb: 512 });
+  const swept = await pool.acquire(variant);
+  t.not(swept.sandbox, live.sandbox);
+  pool.release(variant, swept.sandbox, true);
+  t.equal(destroyed(live.sandbox), false, 'the live container survived the sweep');
+  const again = await pool.acquire(fn('a'));
+  t.equal(again.sandbox, live.sandbox, 'and serves the next live call warm');
+  t.equal(again.coldStart, false);
+  pool.release(fn('a'), again.sandbox, true);
+  pool.evict('a');
+  t.equal(destroyed(swept.sandbox), true, 'evicting a function drops its sweep containers too');
 });
 
 t.test('unhealthy containers are destroyed and replaced; load errors surface', async (t) => {
-  const { pool, events } = makePool();
+  const { pool, events, destroyed } = makePool();
   await pool.start();
   t.teardown(() => pool.close());
   const lease = await pool.acquire(fn('a'));
   const replaced = once(events, 'replaced');
   pool.release(fn('a'), lease.sandbox, false);
   await replaced;
-  t.equal((lease.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  t.equal(destroyed(lease.sandbox), true);
   await t.rejects(pool.acquire(fn('b', { handler: 'broken.handler' })), LoadError);
   t.equal(pool.stats().busy, 0, 'a failed load holds no slot');
 });
 
 t.test('per-function concurrency queues extra callers; the cap evicts the least recently used', async (t) => {
-  const { pool } = makePool({ minIdle: 0, max: 2 });
+  const { pool, destroyed } = makePool({ minIdle: 0, max: 2 });
   await pool.start();
   t.teardown(() => pool.close());
   const f = fn('a', { concurrency: 1 });
@@ -148,12 +176,12 @@ t.test('per-function concurrency queues extra callers; the cap evicts the least 
   t.equal(pool.stats().total, 2);
   const c = await pool.acquire(fn('c'));
   t.equal(pool.stats().total, 2, 'POOL_MAX holds: the idle container of a made way');
-  t.equal((one.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  t.equal(destroyed(one.sandbox), true);
   pool.release(fn('c'), c.sandbox, true);
 });
 
 t.test('idle containers expire after the TTL', async (t) => {
-  const { pool, events } = makePool({ minIdle: 0, idleTtlMs: 20 });
+  const { pool, events, destroyed } = makePool({ minIdle: 0, idleTtlMs: 20 });
   await pool.start();
   t.teardown(() => pool.close());
   const lease = await pool.acquire(fn('a'));
@@ -163,5 +191,5 @@ t.test('idle containers expire after the TTL', async (t) => {
   await once(events, 'expired');
   clearInterval(hold);
   t.equal(pool.stats().idleBound, 0);
-  t.equal((lease.sandbox as unknown as { destroyed: boolean }).destroyed, true);
+  t.equal(destroyed(lease.sandbox), true);
 });

@@ -1,0 +1,62 @@
+import type { Frame } from './frame-channel.ts';
+
+/**
+ * The container layer's seam: a driver gives a ready sandbox; a sandbox runs frames and is
+ * destroyed. The warm pool, the invoker and exec depend only on this; Docker is one driver
+ * (runtimes/docker-sandbox.ts), a plain-object fake is another (the pool's unit tests).
+ */
+export interface SandboxSpec {
+  image: string;
+  cmd: string[];
+  memoryMb: number;
+  /** `none` (default): only loopback. `bridge`: egress, for functions that ask for it. */
+  network?: 'none' | 'bridge';
+  env?: Record<string, string>;
+  labels?: Record<string, string>;
+  /** Size of the tmpfs /tmp, MiB. Default 64. */
+  tmpfsMb?: number;
+  /** Processes and threads; node needs about 7 idle. Default 64. */
+  pidsLimit?: number;
+  /** Read-only or read-write bind mounts, `host:container[:ro]` (exec workspaces). */
+  binds?: string[];
+  /** Bytes of unframed output tolerated between two takeRaw() calls. Default 1 MiB. */
+  rawOutputCap?: number;
+}
+
+export interface SandboxExit {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+/** The framed stdin/stdout conversation with the process inside (runtimes/frame-channel.ts). */
+export interface SandboxChannel {
+  /** The next frame of this type, e.g. the bootstrap's `ready`. */
+  waitFor(type: string, timeoutMs?: number): Promise<Frame>;
+  /** Sends a frame and resolves with the reply to it. */
+  request(message: Omit<Frame, 'id'>): Promise<Frame>;
+  /** Unframed output (the handler's own prints) since the last call. */
+  takeRaw(): string;
+  /** Why the channel closed, once it has. */
+  readonly closed: Error | undefined;
+  close(reason?: Error): void;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** The main process's pid on the host, for cgroup and network counters. */
+  readonly pid: number;
+  readonly memoryMb: number;
+  readonly channel: SandboxChannel;
+  /** Settles when the container's process ends, however it ends. */
+  readonly exited: Promise<SandboxExit>;
+  /** A generic warm sandbox becomes a function's: new memory limit and CPU share. */
+  resize(memoryMb: number): Promise<void>;
+  /** Kills and removes; idempotent, never throws. */
+  destroy(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Removes what this process, or a dead one on this host, left behind. Answers how many. */
+  removeLeftovers(): Promise<number>;
+}
