@@ -1,6 +1,5 @@
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
 import type { DockerSandbox } from './docker-sandbox.ts';
-import { OutputCapError } from './frame-channel.ts';
 import type { FunctionImage, WarmPool } from './warm-pool.ts';
 
 export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT';
@@ -58,7 +57,8 @@ type Outcome =
 /**
  * Runs one invocation on a pooled sandbox: per-call memory peak and CPU from the cgroup, a
  * wall-clock deadline that kills the container, and a verdict on whether the container may be
- * reused (a handler's own error: yes; timeout, crash, OOM or output flood: never).
+ * reused (a handler's own error: yes; timeout, crash, OOM, output flood or an oversized reply
+ * line, which close the channel: never).
  */
 export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }) {
   return async function invoke(fn: FunctionImage, req: InvokeRequest): Promise<Invocation> {
@@ -80,9 +80,10 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
         memoryLimitMb: fn.memoryMb,
       };
       const raw = sandbox.channel.takeRaw();
+      // A reply arrived and nothing after it broke a cap: the container can serve the next call.
+      healthy = outcome.kind === 'frame' && !sandbox.channel.closed;
       if (outcome.kind === 'frame') {
         const f = outcome.frame;
-        healthy = true;
         const logs = `${(f.logs as string) ?? ''}${raw}`;
         if (f.ok)
           return {
@@ -134,7 +135,7 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
         status: 'FAILED',
         result: null,
         error: {
-          errorType: outcome.error instanceof OutputCapError ? 'OutputLimitError' : 'RuntimeError',
+          errorType: sandbox.channel.overLimit ? 'OutputLimitError' : 'RuntimeError',
           errorMessage: outcome.error.message,
         },
         logs: raw.slice(0, 64 * 1024),
@@ -166,11 +167,14 @@ async function race(
     .then(
       (frame): Outcome => ({ kind: 'frame', frame }),
       // The channel closes a moment before docker reports the exit; prefer the exit's reason.
+      // Past a cap the container is still running and will not exit: nothing to wait for.
       async (error: Error): Promise<Outcome> =>
-        Promise.race([
-          exited,
-          new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
-        ]),
+        sandbox.channel.overLimit
+          ? { kind: 'channel', error }
+          : Promise.race([
+              exited,
+              new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
+            ]),
     );
   try {
     const outcome = await Promise.race([reply, timeout, exited]);
