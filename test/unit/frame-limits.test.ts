@@ -148,10 +148,33 @@ function rig(
     release: (_fn: FunctionImage, _s: DockerSandbox, healthy: boolean) => released.push(healthy),
   } as unknown as WarmPool;
   const profiler = { resetPeak: async () => true, sample: async () => null } as unknown as CgroupProfiler;
-  const invoke = createInvoker({ pool, profiler });
+  const invoke = createInvoker({ pool, profiler, maxResultBytes });
   return { invoke: () => invoke(fn, { requestId: 'r1', event: {}, timeoutMs: 60_000 }), received, released };
 }
 const reply = (message: Record<string, unknown>) => `${FRAME_MARK}${JSON.stringify(message)}\n`;
+
+t.test('the invoker tells the bootstrap the result limit and checks it again itself', async (t) => {
+  const ok = rig((id) => reply({ type: 'result', id, ok: true, result: 'x'.repeat(98), logs: '' }), 100);
+  const fits = await ok.invoke();
+  t.equal(fits.status, 'SUCCESS', '100 bytes of JSON (98 characters and quotes) is at the limit');
+  t.equal(ok.received[0]?.maxResultBytes, 100, 'the limit travels with the call');
+  t.same(ok.released, [true]);
+
+  const over = rig(
+    (id) => reply({ type: 'result', id, ok: true, result: 'x'.repeat(99), logs: 'hi\n' }),
+    100,
+  );
+  const failed = await over.invoke();
+  t.equal(failed.status, 'FAILED', 'an image whose bootstrap does not check is still held to it');
+  t.same(failed.error, {
+    errorType: 'ResultTooLarge',
+    errorMessage:
+      'The result is 101 bytes, over the 100-byte limit for a function result; put large data in S3/MinIO and return its key instead.',
+  });
+  t.equal(failed.result, null);
+  t.equal(failed.logs, 'hi\n');
+  t.same(over.released, [true], 'the channel is intact: the container may serve again');
+});
 
 t.test('an oversized reply line fails the call and the container is not reused', async (t) => {
   const huge = rig(() => `${FRAME_MARK}${'q'.repeat(5 * MiB)}`, 100);
