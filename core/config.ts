@@ -37,6 +37,11 @@ const EnvSchema = Type.Object({
   POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
   POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' }),
   POOL_IDLE_TTL_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+  MAX_RESULT_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 256 * 1024 * 1024,
+    description: 'a whole number of bytes from 1024 to 268435456',
+  }),
   FUNCTIONS_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 1000,
@@ -116,6 +121,8 @@ const DEFAULTS = {
   POOL_MAX: 32,
   POOL_IDLE_TTL_SECONDS: 300,
   FUNCTIONS_CONCURRENCY: 32,
+  // Lambda's limit for a synchronous response; larger data belongs in S3/MinIO.
+  MAX_RESULT_BYTES: 6 * 1024 * 1024,
   RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
   RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
   AWS_REGION: 'us-east-1',
@@ -147,6 +154,8 @@ export interface Config {
     poolMax: number;
     idleTtlSeconds: number;
     concurrency: number;
+    /** Largest serialized result a function may return (MAX_RESULT_BYTES). */
+    maxResultBytes: number;
     images: { node20: string; python3: string };
   };
   s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
@@ -231,6 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       poolMax: e.POOL_MAX,
       idleTtlSeconds: e.POOL_IDLE_TTL_SECONDS,
       concurrency: e.FUNCTIONS_CONCURRENCY,
+      maxResultBytes: e.MAX_RESULT_BYTES,
       images: { node20: e.RUNTIME_IMAGE_NODE20, python3: e.RUNTIME_IMAGE_PYTHON3 },
     },
     s3: {

@@ -85,7 +85,9 @@ export async function wireFunctions(deps: {
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
     pool = new WarmPool({
-      driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`),
+      driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
+        maxResultBytes: config.functions.maxResultBytes,
+      }),
       runtimes: runtimeCatalog(config.functions.images),
       minIdle: config.docker.poolMinIdle,
       max: config.functions.poolMax,
@@ -103,7 +105,11 @@ export async function wireFunctions(deps: {
       processor = createFunctionsProcessor({
         store,
         history,
-        invoke: createInvoker({ pool, profiler: new CgroupProfiler() }),
+        invoke: createInvoker({
+          pool,
+          profiler: new CgroupProfiler(),
+          maxResultBytes: config.functions.maxResultBytes,
+        }),
         sinks,
         onResult: metrics.onResult,
       });

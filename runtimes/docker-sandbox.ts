@@ -63,14 +63,21 @@ export class DockerSandbox implements Sandbox {
   }
 }
 
+export interface DriverOptions {
+  /** Largest serialized result a function may return (MAX_RESULT_BYTES); sets the reply frame cap. Default 6 MiB. */
+  maxResultBytes?: number;
+}
+
 export class DockerSandboxDriver implements SandboxDriver {
   readonly #docker: Docker;
   readonly #owner: string;
+  readonly #maxResultBytes: number | undefined;
 
   /** `owner` (`host/pid`) labels every container this process makes, so a restart can find its leftovers. */
-  constructor(docker: Docker, owner: string) {
+  constructor(docker: Docker, owner: string, options: DriverOptions = {}) {
     this.#docker = docker;
     this.#owner = owner;
+    this.#maxResultBytes = options.maxResultBytes;
   }
 
   async create(spec: SandboxSpec): Promise<DockerSandbox> {
@@ -114,10 +121,10 @@ export class DockerSandboxDriver implements SandboxDriver {
         stderr: true,
         hijack: true,
       })) as NodeJS.ReadWriteStream;
-      const channel = new FrameChannel(
-        stream as unknown as NodeJS.WritableStream as never,
-        spec.rawOutputCap,
-      );
+      const channel = new FrameChannel(stream as unknown as NodeJS.WritableStream as never, {
+        rawCap: spec.rawOutputCap,
+        maxResultBytes: this.#maxResultBytes,
+      });
       this.#docker.modem.demuxStream(stream, channel.stdout, channel.stderr);
       stream.on('end', () => channel.close());
       stream.on('error', () => channel.close());

@@ -2,11 +2,33 @@ import { PassThrough, type Writable } from 'node:stream';
 
 /** Marks a reply line from a bootstrap; everything else on stdout is the function's own output. */
 export const FRAME_MARK = '\x1eDH ';
+const MARK = Buffer.from(FRAME_MARK);
+const NEWLINE = 0x0a;
+
+/** Lambda's limit for a synchronous response: 6 MiB of serialized result. */
+export const DEFAULT_MAX_RESULT_BYTES = 6 * 1024 * 1024;
+
+/**
+ * Room in a reply frame besides the result. A bootstrap keeps 256 Ki characters of log, which
+ * JSON can escape to 12 bytes each (python's `\ud83d\ude00` for one emoji): 3 MiB; errors are
+ * cut to 64 Ki characters; the rest of the envelope is small.
+ */
+export const FRAME_HEADROOM_BYTES = 4 * 1024 * 1024;
 
 export interface Frame {
   type: string;
   id?: string;
   [key: string]: unknown;
+}
+
+export interface FrameChannelOptions {
+  /** Bytes of unframed output tolerated between two takeRaw() calls. Default 1 MiB. */
+  rawCap?: number;
+  /**
+   * Largest serialized result a bootstrap may return; the reply frame cap is this plus
+   * FRAME_HEADROOM_BYTES. Default 6 MiB (6,291,456 bytes), Lambda's.
+   */
+  maxResultBytes?: number;
 }
 
 export class ChannelClosedError extends Error {
@@ -23,16 +45,34 @@ export class OutputCapError extends Error {
   }
 }
 
+export class FrameCapError extends Error {
+  constructor(cap: number) {
+    super(
+      `The sandbox sent a reply line longer than the ${cap}-byte frame limit, so the call was ended and its container replaced.`,
+    );
+    this.name = 'FrameCapError';
+  }
+}
+
 /**
  * Request/response over a bootstrap's stdin and stdout: one JSON line out, replies matched by
- * id. Stray output (not framed) is collected as raw log, up to a cap; past it the channel
- * fails, because a process that floods stdout would otherwise fill the worker's memory.
+ * id. Every line is capped while it arrives (stray output at rawCap, replies at the frame cap);
+ * past a cap the channel closes and drops what follows, because a process that floods stdout
+ * would otherwise fill the worker's memory. Lines are kept as the chunks they came in, each
+ * byte is searched for the newline once, and a line is joined once, when complete.
  */
 export class FrameChannel {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
+  readonly rawCap: number;
+  readonly maxResultBytes: number;
+  readonly maxFrameBytes: number;
   #input: Writable;
-  #buffer = '';
+  #line: Buffer[] = [];
+  #lineBytes = 0;
+  #lineIsFrame: boolean | undefined;
+  #peakBytes = 0;
+  #scannedBytes = 0;
   #pending = new Map<string, { resolve: (f: Frame) => void; reject: (e: Error) => void }>();
   #waiters: Array<{ type: string; resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
   #raw: string[] = [];
@@ -40,30 +80,70 @@ export class FrameChannel {
   #rawBytes = 0;
   #closed: Error | undefined;
   #seq = 0;
-  readonly rawCap: number;
 
-  constructor(input: Writable, rawCap = 1024 * 1024) {
+  constructor(input: Writable, options: FrameChannelOptions = {}) {
     this.#input = input;
-    this.rawCap = rawCap;
-    this.stdout.setEncoding('utf8');
-    this.stdout.on('data', (chunk: string) => this.#onStdout(chunk));
+    this.rawCap = options.rawCap ?? 1024 * 1024;
+    this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.maxFrameBytes = this.maxResultBytes + FRAME_HEADROOM_BYTES;
+    this.stdout.on('data', (chunk: Buffer) => this.#onStdout(chunk));
     this.stderr.setEncoding('utf8');
     this.stderr.on('data', (chunk: string) => this.#onRaw(chunk));
   }
 
-  #onStdout(chunk: string) {
-    this.#buffer += chunk;
-    for (let nl = this.#buffer.indexOf('\n'); nl >= 0; nl = this.#buffer.indexOf('\n')) {
-      const line = this.#buffer.slice(0, nl);
-      this.#buffer = this.#buffer.slice(nl + 1);
-      if (line.startsWith(FRAME_MARK)) this.#onFrame(line.slice(FRAME_MARK.length));
-      else this.#onRaw(`${line}\n`);
+  /** Bytes held for the line in progress, the most ever held, and bytes searched for a newline. */
+  stats(): { bufferedBytes: number; peakBufferedBytes: number; scannedBytes: number } {
+    return {
+      bufferedBytes: this.#lineBytes,
+      peakBufferedBytes: this.#peakBytes,
+      scannedBytes: this.#scannedBytes,
+    };
+  }
+
+  #onStdout(chunk: Buffer) {
+    let start = 0;
+    while (start < chunk.length && !this.#closed) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      const end = nl < 0 ? chunk.length : nl;
+      this.#scannedBytes += (nl < 0 ? end : nl + 1) - start;
+      if (!this.#append(chunk.subarray(start, end))) return;
+      if (nl < 0) return;
+      this.#endLine();
+      start = nl + 1;
     }
-    // An unterminated line this long is not a frame in progress but a flood.
-    if (this.#buffer.length > this.rawCap && !this.#buffer.startsWith(FRAME_MARK)) {
-      this.#onRaw(this.#buffer);
-      this.#buffer = '';
+  }
+
+  /** Adds bytes to the line in progress, or closes the channel when they take it past its cap. */
+  #append(part: Buffer): boolean {
+    if (part.length === 0) return true;
+    const bytes = this.#lineBytes + part.length;
+    if (this.#lineIsFrame === undefined && bytes >= MARK.length) {
+      this.#lineIsFrame = Buffer.concat([...this.#line, part], MARK.length).equals(MARK);
     }
+    // Until the mark is known a line is at most 3 bytes, under either cap.
+    if (this.#lineIsFrame === true && bytes > this.maxFrameBytes) {
+      this.close(new FrameCapError(this.maxFrameBytes));
+      return false;
+    }
+    if (this.#lineIsFrame === false && this.#rawBytes + bytes > this.rawCap) {
+      this.close(new OutputCapError(this.rawCap));
+      return false;
+    }
+    this.#line.push(part);
+    this.#lineBytes = bytes;
+    if (bytes > this.#peakBytes) this.#peakBytes = bytes;
+    return true;
+  }
+
+  #endLine() {
+    const line =
+      this.#line.length === 1 ? (this.#line[0] as Buffer) : Buffer.concat(this.#line, this.#lineBytes);
+    const isFrame = this.#lineIsFrame === true;
+    this.#line = [];
+    this.#lineBytes = 0;
+    this.#lineIsFrame = undefined;
+    if (isFrame) this.#onFrame(line.toString('utf8', MARK.length));
+    else this.#onRaw(`${line.toString('utf8')}\n`);
   }
 
   #onRaw(text: string) {
@@ -139,13 +219,22 @@ export class FrameChannel {
     return text;
   }
 
+  /** Why the channel closed, if it did; a closed channel's container is never reused. */
   get closed(): Error | undefined {
     return this.#closed;
+  }
+
+  /** True when the channel closed because the sandbox wrote past a cap (not because it exited). */
+  get overLimit(): boolean {
+    return this.#closed instanceof FrameCapError || this.#closed instanceof OutputCapError;
   }
 
   close(reason: Error = new ChannelClosedError()): void {
     if (this.#closed) return;
     this.#closed = reason;
+    // What arrives after this is dropped unread (see #onStdout), and the line in progress goes now.
+    this.#line = [];
+    this.#lineBytes = 0;
     for (const p of this.#pending.values()) p.reject(reason);
     for (const w of this.#waiters) w.reject(reason);
     this.#pending.clear();

@@ -1,5 +1,5 @@
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
-import { OutputCapError } from './frame-channel.ts';
+import { DEFAULT_MAX_RESULT_BYTES } from './frame-channel.ts';
 import type { Sandbox } from './sandbox.ts';
 import type { FunctionImage, WarmPool } from './warm-pool.ts';
 
@@ -36,6 +36,24 @@ export interface InvokeRequest {
   timeoutMs: number;
 }
 
+export interface InvokerOptions {
+  pool: WarmPool;
+  profiler: CgroupProfiler;
+  /**
+   * Largest serialized (JSON, UTF-8) result, in bytes (MAX_RESULT_BYTES); the bootstrap checks it
+   * before writing, and it is checked again here. Default 6,291,456, Lambda's 6 MB.
+   */
+  maxResultBytes?: number;
+}
+
+/** Said the same way by both bootstraps (runtimes/node, runtimes/python) and by the host check. */
+export function resultTooLarge(bytes: number, limit: number): InvocationError {
+  return {
+    errorType: 'ResultTooLarge',
+    errorMessage: `The result is ${bytes} bytes, over the ${limit}-byte limit for a function result; put large data in S3/MinIO and return its key instead.`,
+  };
+}
+
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function resources(before: ResourceSample | null, after: ResourceSample | null, wallMs: number): Resources {
@@ -58,9 +76,11 @@ type Outcome =
 /**
  * Runs one invocation on a pooled sandbox: per-call memory peak and CPU from the cgroup, a
  * wall-clock deadline that kills the container, and a verdict on whether the container may be
- * reused (a handler's own error: yes; timeout, crash, OOM or output flood: never).
+ * reused (a handler's own error or a result over the limit: yes; timeout, crash, OOM, output
+ * flood or an oversized reply line, which close the channel: never).
  */
-export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }) {
+export function createInvoker(deps: InvokerOptions) {
+  const maxResultBytes = deps.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   return async function invoke(fn: FunctionImage, req: InvokeRequest): Promise<Invocation> {
     const lease = await deps.pool.acquire(fn);
     const { sandbox } = lease;
@@ -70,7 +90,7 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
       const before = await deps.profiler.sample(sandbox.id, sandbox.pid);
       const started = performance.now();
       const deadline = Date.now() + req.timeoutMs;
-      const outcome = await race(sandbox, req, fn, deadline);
+      const outcome = await race(sandbox, req, fn, deadline, maxResultBytes);
       const durationMs = round(performance.now() - started);
       const after = await deps.profiler.sample(sandbox.id, sandbox.pid);
       const base = {
@@ -80,10 +100,22 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
         memoryLimitMb: fn.memoryMb,
       };
       const raw = sandbox.channel.takeRaw();
+      // A reply arrived and nothing after it broke a cap: the container can serve the next call.
+      healthy = outcome.kind === 'frame' && !sandbox.channel.closed;
       if (outcome.kind === 'frame') {
         const f = outcome.frame;
-        healthy = true;
         const logs = `${(f.logs as string) ?? ''}${raw}`;
+        // The bootstrap checked already; this is for one that did not (an older or altered image).
+        const bytes = f.ok ? Buffer.byteLength(JSON.stringify(f.result ?? null)) : 0;
+        if (bytes > maxResultBytes)
+          return {
+            ...base,
+            status: 'FAILED',
+            result: null,
+            error: resultTooLarge(bytes, maxResultBytes),
+            logs,
+            logsTruncated: Boolean(f.logsTruncated),
+          };
         if (f.ok)
           return {
             ...base,
@@ -134,7 +166,7 @@ export function createInvoker(deps: { pool: WarmPool; profiler: CgroupProfiler }
         status: 'FAILED',
         result: null,
         error: {
-          errorType: outcome.error instanceof OutputCapError ? 'OutputLimitError' : 'RuntimeError',
+          errorType: sandbox.channel.overLimit ? 'OutputLimitError' : 'RuntimeError',
           errorMessage: outcome.error.message,
         },
         logs: raw.slice(0, 64 * 1024),
@@ -151,6 +183,7 @@ async function race(
   req: InvokeRequest,
   fn: FunctionImage,
   deadline: number,
+  maxResultBytes: number,
 ): Promise<Outcome> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<Outcome>((resolve) => {
@@ -162,15 +195,19 @@ async function race(
       type: 'invoke',
       event: req.event,
       context: { requestId: req.requestId, functionName: fn.name, memoryLimitInMB: fn.memoryMb, deadline },
+      maxResultBytes,
     })
     .then(
       (frame): Outcome => ({ kind: 'frame', frame }),
       // The channel closes a moment before docker reports the exit; prefer the exit's reason.
+      // Past a cap the container is still running and will not exit: nothing to wait for.
       async (error: Error): Promise<Outcome> =>
-        Promise.race([
-          exited,
-          new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
-        ]),
+        sandbox.channel.overLimit
+          ? { kind: 'channel', error }
+          : Promise.race([
+              exited,
+              new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
+            ]),
     );
   try {
     const outcome = await Promise.race([reply, timeout, exited]);

@@ -38,6 +38,8 @@ export interface SandboxChannel {
   takeRaw(): string;
   /** Why the channel closed, once it has. */
   readonly closed: Error | undefined;
+  /** True when it closed because the sandbox wrote past a cap (the process may still run). */
+  readonly overLimit: boolean;
   close(reason?: Error): void;
 }
 

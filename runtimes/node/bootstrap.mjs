@@ -10,6 +10,10 @@ import { pathToFileURL } from 'node:url';
 const MARK = '\x1eDH ';
 const TASK_DIR = '/tmp/task';
 const LOG_CAP = Number(process.env.DOCKHAND_LOG_CAP || 262144);
+// The host sends its limit with each call (maxResultBytes); this is for a host that does not.
+const MAX_RESULT_BYTES = 6 * 1024 * 1024;
+// An error's text is cut here, so that a reply always fits the host's frame cap (result cap + 4 MiB).
+const ERROR_CAP = 65536;
 
 // stdout is a pipe Node may have made non-blocking: a large reply (256 KiB of logs) fills it
 // and writeSync throws EAGAIN mid-frame. Write it all, pausing 1 ms while the host drains.
@@ -48,10 +52,12 @@ const capture = (chunk, encoding, callback) => {
 process.stdout.write = capture;
 process.stderr.write = capture;
 
+const cut = (text) =>
+  typeof text === 'string' && text.length > ERROR_CAP ? `${text.slice(0, ERROR_CAP)} [cut]` : text;
 const describe = (err) =>
   err instanceof Error
-    ? { errorType: err.name, errorMessage: err.message, stack: err.stack }
-    : { errorType: 'Error', errorMessage: String(err) };
+    ? { errorType: cut(err.name), errorMessage: cut(err.message), stack: cut(err.stack) }
+    : { errorType: 'Error', errorMessage: cut(String(err)) };
 
 process.on('uncaughtException', (err) => {
   reply({ type: 'fatal', error: describe(err) });
@@ -100,6 +106,22 @@ async function invoke(message) {
   try {
     const result = await handler(message.event, context);
     const json = JSON.stringify(result === undefined ? null : result);
+    // Measured here, before writing, so an oversized result never crosses the pipe.
+    const bytes = typeof json === 'string' ? Buffer.byteLength(json) : 0;
+    const limit = Number(message.maxResultBytes) || MAX_RESULT_BYTES;
+    if (bytes > limit) {
+      return reply({
+        type: 'result',
+        id: message.id,
+        ok: false,
+        error: {
+          errorType: 'ResultTooLarge',
+          errorMessage: `The result is ${bytes} bytes, over the ${limit}-byte limit for a function result; put large data in S3/MinIO and return its key instead.`,
+        },
+        logs: logs.join(''),
+        logsTruncated,
+      });
+    }
     reply({
       type: 'result',
       id: message.id,

@@ -13,6 +13,10 @@ import traceback
 MARK = "\x1eDH "
 TASK_DIR = "/tmp/task"
 LOG_CAP = int(os.environ.get("DOCKHAND_LOG_CAP", "262144"))
+# The host sends its limit with each call (maxResultBytes); this is for a host that does not.
+MAX_RESULT_BYTES = 6 * 1024 * 1024
+# An error's text is cut here, so that a reply always fits the host's frame cap (result cap + 4 MiB).
+ERROR_CAP = 65536
 _out = os.dup(1)
 _stdin = sys.stdin.buffer
 
@@ -58,12 +62,21 @@ os.dup2(2, 1)
 handler = None
 
 
+def cut(text):
+    return text[:ERROR_CAP] + " [cut]" if len(text) > ERROR_CAP else text
+
+
 def describe(err):
     return {
         "errorType": type(err).__name__,
-        "errorMessage": str(err),
-        "stack": "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        "errorMessage": cut(str(err)),
+        "stack": cut("".join(traceback.format_exception(type(err), err, err.__traceback__))),
     }
+
+
+def result_bytes(dumped):
+    # As the host counts it: compact JSON in UTF-8 (a lone surrogate kept, not refused).
+    return len(dumped.encode("utf-8", "surrogatepass"))
 
 
 class Context:
@@ -104,7 +117,20 @@ def invoke(message):
     capture.reset()
     try:
         result = handler(message.get("event"), Context(message.get("context") or {}))
-        payload = json.loads(json.dumps(result))
+        dumped = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        # Measured here, before writing, so an oversized result never crosses the pipe.
+        size = result_bytes(dumped)
+        limit = int(message.get("maxResultBytes") or MAX_RESULT_BYTES)
+        if size > limit:
+            error = {
+                "errorType": "ResultTooLarge",
+                "errorMessage": "The result is %d bytes, over the %d-byte limit for a function result; "
+                "put large data in S3/MinIO and return its key instead." % (size, limit),
+            }
+            reply({"type": "result", "id": message.get("id"), "ok": False, "error": error,
+                   "logs": capture.value(), "logsTruncated": capture.truncated})
+            return
+        payload = json.loads(dumped)
         reply({"type": "result", "id": message.get("id"), "ok": True, "result": payload,
                "logs": capture.value(), "logsTruncated": capture.truncated})
     except BaseException as err:  # a handler's SystemExit is its failure, not the bootstrap's

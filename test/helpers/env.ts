@@ -20,8 +20,15 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // No warm containers unless a test is about functions: the pool costs ~0.3 s to fill.
     POOL_MIN_IDLE: '0',
     DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dockhand-test-')),
+    // Runtime images built under other tags (a second checkout changing a bootstrap builds its
+    // own with `RUNTIME_IMAGE_NODE20=... scripts/build-runtime-images.sh`, leaving :local alone).
+    ...pickEnv('RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3'),
     ...overrides,
   };
+}
+
+function pickEnv(...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (process.env[n] ? [[n, process.env[n] as string]] : [])));
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {

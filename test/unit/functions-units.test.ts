@@ -97,7 +97,7 @@ t.test('CPU follows memory as on Lambda, within bounds', async (t) => {
 
 t.test('the frame channel matches replies, keeps stray output as log and caps it', async (t) => {
   const input = new PassThrough();
-  const channel = new FrameChannel(input, 100);
+  const channel = new FrameChannel(input, { rawCap: 100 });
   const sent: string[] = [];
   input.on('data', (d) => sent.push(String(d)));
   const reply = channel.request({ type: 'ping' });

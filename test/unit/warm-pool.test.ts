@@ -35,6 +35,7 @@ function fakeDriver() {
         },
         takeRaw: () => '',
         closed: undefined,
+        overLimit: false,
         close: () => {},
       };
     }
