@@ -19,6 +19,7 @@ import { createSqsIngress, type DeadLetter } from '../queues/sqs-ingress.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
+import { ensureEgressNetwork } from '../runtimes/egress-network.ts';
 import { createInvoker } from '../runtimes/invoker.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
 import type { Config } from './config.ts';
@@ -114,8 +115,21 @@ export async function createFunctionServices(deps: {
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
+    const docker = createDocker(config.docker.host);
+    // Without the network, containers of functions with egress fail to start: closed, not open.
+    await ensureEgressNetwork({ docker, allow: config.httpJobs.allowlist }).then(
+      ({ unresolved }) => {
+        if (unresolved.length)
+          deps.logger.warn({ unresolved }, 'Allowlisted hosts that do not resolve open nothing to egress.');
+      },
+      (err) =>
+        deps.logger.error(
+          { err },
+          'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
+        ),
+    );
     pool = new WarmPool({
-      driver: new DockerSandboxDriver(createDocker(config.docker.host), `${hostname()}/${process.pid}`),
+      driver: new DockerSandboxDriver(docker, `${hostname()}/${process.pid}`),
       runtimes: runtimeCatalog(config.functions.images),
       minIdle: config.docker.poolMinIdle,
       max: config.functions.poolMax,
