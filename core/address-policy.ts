@@ -12,6 +12,39 @@ export class AddressRefusedError extends DockhandError {
 // Ranges no allowlist can open: connecting to them reaches "this host" or many hosts.
 const NEVER = new Set(['unspecified', 'broadcast', 'multicast']);
 
+/** One range the policy refuses: ipaddr.js's name for it, as a CIDR. */
+export interface RefusedRange {
+  range: string;
+  cidr: string;
+  /** In NEVER: refused even when the allowlist names it. */
+  never: boolean;
+}
+
+type RangeTable = Record<
+  string,
+  [ipaddr.IPv4 | ipaddr.IPv6, number] | Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>
+>;
+
+/**
+ * Every range checkAddress refuses (all but ipaddr.js's "unicast"), read from the table that
+ * `range()` itself consults, so a firewall built from this list (runtimes/egress-network.ts)
+ * and the HTTP jobs' check cannot drift apart.
+ */
+export function refusedRanges(kind: 'ipv4' | 'ipv6'): RefusedRange[] {
+  // SpecialRanges is public in ipaddr.js (range() and subnetMatch read it) but not in its types.
+  const proto = (kind === 'ipv4' ? ipaddr.IPv4.prototype : ipaddr.IPv6.prototype) as unknown as {
+    SpecialRanges: RangeTable;
+  };
+  const out: RefusedRange[] = [];
+  for (const [range, value] of Object.entries(proto.SpecialRanges)) {
+    const subnets = Array.isArray(value[0]) ? (value as Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>) : [value];
+    for (const [address, bits] of subnets as Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>) {
+      out.push({ range, cidr: `${address.toString()}/${bits}`, never: NEVER.has(range) });
+    }
+  }
+  return out;
+}
+
 const HOSTNAME =
   /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/i;
 

@@ -1,5 +1,6 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
+import { EGRESS_NETWORK } from '../runtimes/egress-network.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
 import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
 import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
@@ -27,7 +28,7 @@ export function toImage(
     runtime: record.runtime,
     handler: record.handler,
     memoryMb: record.memoryMb,
-    network: record.network === 'egress' ? 'bridge' : 'none',
+    network: record.network === 'egress' ? EGRESS_NETWORK : 'none',
     env: record.env,
     concurrency: record.concurrency,
     loadFiles: () => store.bundle(code),

@@ -24,6 +24,7 @@ import { createSqsIngress } from '../queues/sqs-ingress.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
+import { ensureEgressNetwork } from '../runtimes/egress-network.ts';
 import { createInvoker } from '../runtimes/invoker.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
 import { createS3, createSqs } from './aws-clients.ts';
@@ -84,6 +85,18 @@ export async function wireFunctions(deps: {
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
+    // Without the network, containers of functions with egress fail to start: closed, not open.
+    await ensureEgressNetwork({ docker: deps.docker, allow: config.httpJobs.allowlist }).then(
+      ({ unresolved }) => {
+        if (unresolved.length)
+          deps.logger.warn({ unresolved }, 'Allowlisted hosts that do not resolve open nothing to egress.');
+      },
+      (err) =>
+        deps.logger.error(
+          { err },
+          'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
+        ),
+    );
     pool = new WarmPool({
       driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
         maxResultBytes: config.functions.maxResultBytes,

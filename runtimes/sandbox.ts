@@ -9,8 +9,8 @@ export interface SandboxSpec {
   image: string;
   cmd: string[];
   memoryMb: number;
-  /** `none` (default): only loopback. `bridge`: egress, for functions that ask for it. */
-  network?: 'none' | 'bridge';
+  /** `none` (default): only loopback. Else a Docker network: functions with egress get EGRESS_NETWORK (egress-network.ts). */
+  network?: string;
   env?: Record<string, string>;
   labels?: Record<string, string>;
   /** Size of the tmpfs /tmp, MiB. Default 64. */

@@ -9,7 +9,8 @@ export interface FunctionImage {
   runtime: RuntimeName;
   handler: string;
   memoryMb: number;
-  network: 'none' | 'bridge';
+  /** `none`, or the Docker network to join (EGRESS_NETWORK for functions with egress). */
+  network: string;
   env: Record<string, string>;
   /** Maximum invocations running at once; more wait their turn. */
   concurrency: number;
@@ -229,7 +230,7 @@ export class WarmPool {
     }
   }
 
-  async #create(runtime: RuntimeName, memoryMb: number, network: 'none' | 'bridge'): Promise<Sandbox> {
+  async #create(runtime: RuntimeName, memoryMb: number, network: string): Promise<Sandbox> {
     const def = this.#o.runtimes[runtime];
     this.#total++;
     try {

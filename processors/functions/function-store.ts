@@ -19,7 +19,7 @@ export interface FunctionConfig {
   memoryMb: number;
   timeoutMs: number;
   env: Record<string, string>;
-  /** `none`: no network at all (default). `egress`: a bridge network, for functions that call out. */
+  /** `none`: no network at all (default). `egress`: runtimes/egress-network.ts, for functions that call out. */
   network: 'none' | 'egress';
   /** Invocations of this function running at once; more wait. */
   concurrency: number;
