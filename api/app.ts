@@ -69,7 +69,7 @@ export async function buildApp(
 
   // Every body Dockhand takes is JSON; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
-  await app.register(errorHandler);
+  await app.register(errorHandler, { redisReady: () => deps.redis.status === 'ready' });
   await app.register(metrics, { registry: deps.registry });
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.

@@ -1,13 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { DockhandError } from './errors.ts';
-
-/** Raised when a URL or the address it resolves to may not be fetched. Never worth a retry. */
-export class AddressRefusedError extends DockhandError {
-  constructor(message: string) {
-    super('address_refused', 400, message, 'url');
-    this.name = 'AddressRefusedError';
-  }
-}
+import { AddressRefusedError } from './errors.ts';
 
 // Ranges no allowlist can open: connecting to them reaches "this host" or many hosts.
 const NEVER = new Set(['unspecified', 'broadcast', 'multicast']);

@@ -1,8 +1,9 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import { LoadError } from '../core/errors.ts';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
 import { EGRESS_NETWORK } from '../runtimes/egress-network.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
-import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
+import type { FunctionImage } from '../runtimes/warm-pool.ts';
 import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
 import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
@@ -14,6 +15,8 @@ export interface FunctionsDeps {
   /** Where every result also goes: Redis channel `function-results`, S3 logs. Failures here never fail the invocation. */
   sinks?: Array<(result: InvocationResult) => Promise<void>>;
   onResult?: (result: InvocationResult, runtime: string) => void;
+  /** A telemetry copy failed (history, a sink): counted, never the invocation's failure. */
+  onTelemetryError?: (sink: string) => void;
 }
 
 /** `code` is the deployed record whose bundle to load (a sweep variant shares its code). */
@@ -129,8 +132,9 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     deps.onResult?.(result, record.runtime);
     // Off the caller's path: the result is final, and the profile, the pub/sub copy and the
     // S3 log are telemetry that must never fail or delay the invocation.
-    if (!sweep) void deps.history.add(functionName, sample).catch(() => {});
-    for (const sink of deps.sinks ?? []) void sink(result).catch(() => {});
+    const counted = (sink: string) => () => deps.onTelemetryError?.(sink);
+    if (!sweep) void deps.history.add(functionName, sample).catch(counted('history'));
+    for (const sink of deps.sinks ?? []) void sink(result).catch(counted(sink.name || 'sink'));
     return result;
   };
 }

@@ -1,12 +1,6 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-
-export class WaitTimeoutError extends Error {
-  constructor(jobId: string, ms: number) {
-    super(`No result for ${jobId} within ${ms} ms; it may still finish.`);
-    this.name = 'WaitTimeoutError';
-  }
-}
+import { WaitTimeoutError } from '../core/errors.ts';
 
 /**
  * Waits for jobs of one queue to finish, for many callers at once, over one QueueEvents stream
@@ -35,6 +29,7 @@ export function createResultWaiter(queue: string, connection: Redis, prefix: str
   events.on('failed', ({ jobId, failedReason }) => {
     settle(jobId, (w) => w.reject(new Error(failedReason)));
   });
+  // QueueEvents reconnects by itself; each waiter's own timeout reports a lost result.
   events.on('error', () => {});
 
   return {
@@ -61,6 +56,7 @@ export function createResultWaiter(queue: string, connection: Redis, prefix: str
       ).backend.client;
       if (client.status === 'ready') return events.close();
       client.disconnect();
+      // Closing a stream whose connection is already gone: nothing left to release.
       void events.close().catch(() => {});
     },
   };

@@ -125,12 +125,14 @@ export async function wireFunctions(deps: {
         }),
         sinks,
         onResult: metrics.onResult,
+        onTelemetryError: metrics.onTelemetryError,
       });
     } catch (err) {
       deps.logger.error(
         { err },
         'Docker is not reachable: this worker serves no functions (start dockerd or set DOCKER_HOST); other queues run.',
       );
+      // The pool never started: closing it is best effort, and the error above already says why.
       await pool.close().catch(() => {});
       pool = undefined;
     }

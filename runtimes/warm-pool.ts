@@ -1,3 +1,4 @@
+import { LoadError } from '../core/errors.ts';
 import type { RuntimeDef, RuntimeName } from './catalog.ts';
 import type { Sandbox, SandboxDriver } from './sandbox.ts';
 
@@ -38,13 +39,6 @@ export interface Lease {
   sandbox: Sandbox;
   /** True when a container had to be created for this call. */
   coldStart: boolean;
-}
-
-export class LoadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LoadError';
-  }
 }
 
 /**
@@ -289,6 +283,7 @@ export class WarmPool {
   #background(runtime: RuntimeName) {
     if (this.#closing) return;
     const p = this.#refill(runtime)
+      // A failed refill is retried on the next call or sweep; calls meanwhile start cold.
       .catch(() => {})
       .finally(() => this.#refills.delete(p));
     this.#refills.add(p);

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
-import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { ConflictError, errorCode, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { METRIC_BY_FILE } from '../../processors/batches/catalog.ts';
 import type { BatchFolder, BatchFolders } from '../../processors/batches/folder.ts';
 import { batchJobId } from '../../processors/batches.ts';
@@ -74,9 +74,7 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
         );
       }
       if (!(await deps.folders.create(name, contents))) {
-        throw new DockhandError(
-          'conflict',
-          409,
+        throw new ConflictError(
           `Batch ${name} already exists; batches are never re-run, use a new name.`,
           'body.name',
         );
@@ -117,7 +115,7 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
       try {
         return JSON.parse(await fs.readFile(deps.folders.resultPath(name), 'utf8'));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (errorCode(err) !== 'ENOENT') throw err;
         const folder = await deps.folders.get(name);
         throw new NotFoundError(folder ? `Batch ${name} has no result yet.` : `No batch ${name}.`);
       }

@@ -71,6 +71,7 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
           },
           { jobId: requestId, attempts: 1 },
         );
+        // A call that did not come back counts as a failure of this size; the sweep goes on.
         const out = await result.catch(() => undefined);
         return out?.status === 'SUCCESS' ? out.durationMs : undefined;
       };

@@ -3,14 +3,20 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import {
+  coerceError,
+  DockhandError,
+  NotFoundError,
+  ValidationError,
+  WaitTimeoutError,
+} from '../../core/errors.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
 import type { FunctionStore } from '../../processors/functions/function-store.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
-import { type ResultWaiter, WaitTimeoutError } from '../../queues/result-waiter.ts';
+import type { ResultWaiter } from '../../queues/result-waiter.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import {
@@ -44,11 +50,10 @@ async function resolveCode(
   if (code.zipBase64) return bundleFromZip(Buffer.from(code.zipBase64, 'base64'));
   const where = code.s3 as { bucket: string; key: string };
   if (!s3)
-    throw new DockhandError(
-      's3_not_configured',
-      400,
-      'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
+    throw new ValidationError(
       'body.code.s3',
+      'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
+      's3_not_configured',
     );
   let zip: Buffer;
   try {
@@ -200,6 +205,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         await deps.enqueue('functions', data, { jobId: requestId, attempts: 1 });
       } catch (err) {
         deps.waiter.cancel(requestId);
+        // The waiter was cancelled: its rejection has no one left to tell.
         result.catch(() => {});
         throw err;
       }
@@ -219,7 +225,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         throw new DockhandError(
           'invocation_failed',
           503,
-          `The invocation could not run: ${(err as Error).message}`,
+          `The invocation could not run: ${coerceError(err).message}`,
         );
       }
     },

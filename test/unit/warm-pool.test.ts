@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import t from 'tap';
+import { LoadError } from '../../core/errors.ts';
 import { runtimeCatalog } from '../../runtimes/catalog.ts';
 import type {
   Sandbox,
@@ -8,7 +9,7 @@ import type {
   SandboxExit,
   SandboxSpec,
 } from '../../runtimes/sandbox.ts';
-import { type FunctionImage, LoadError, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
+import { type FunctionImage, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
 
 /** A driver whose "containers" are plain objects: the pool's bookkeeping, without Docker. */
 function fakeDriver() {
