@@ -86,7 +86,10 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
 
   const badConfig = await run(['enqueue', 'http-jobs', '-'], { ...env, REDIS_URL: 'nope' }, '{}').done;
   t.equal(badConfig.code, 2);
-  t.equal(badConfig.stderr.trim(), 'dockhand: REDIS_URL must be a redis:// or rediss:// URL (got "nope").');
+  t.equal(
+    badConfig.stderr.trim(),
+    'dockhand: REDIS_URL must be a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db] (got "nope").',
+  );
 
   const noRedis = await run(
     ['enqueue', 'http-jobs', '-'],
