@@ -104,6 +104,21 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
   t.notMatch(noRedis.stderr, /\n\s+at /, 'no stack trace');
 });
 
+t.test('a role with a bad REDIS_URL or DOCKER_HOST stops at start-up with one line', async (t) => {
+  const env = testEnv();
+  const [redis, docker] = await Promise.all([
+    run(['gateway'], { ...env, REDIS_URL: 'nonsense' }).done,
+    run(['worker'], { ...env, DOCKER_HOST: 'nonsense' }).done,
+  ]);
+  t.equal(redis.code, 2);
+  t.match(
+    redis.stderr,
+    /^dockhand: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL.* \(got "nonsense"\)\.\n$/,
+  );
+  t.equal(docker.code, 2);
+  t.match(docker.stderr, /^dockhand: DOCKER_HOST must be one of unix:\/\/\/path, .* \(got "nonsense"\)\.\n$/);
+});
+
 async function waitForLog(child: ChildProcess, pattern: RegExp): Promise<void> {
   let buffer = '';
   await new Promise<void>((resolve, reject) => {
