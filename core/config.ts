@@ -17,6 +17,38 @@ const YesNo = Type.Union(
 );
 const Url = (description: string) => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', description });
 
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+const isPort = (port: string) => port === '' || Number(port) >= 1; // URL itself rejects > 65535
+
+/** What ioredis reads from a URL: a host, an optional port and an optional database number. */
+function isRedisUrl(value: string): boolean {
+  const url = parseUrl(value);
+  return (
+    (url?.protocol === 'redis:' || url?.protocol === 'rediss:') &&
+    url.hostname !== '' &&
+    isPort(url.port) &&
+    /^(\/\d*)?$/.test(url.pathname)
+  );
+}
+
+/** The DOCKER_HOST forms createDocker() turns into a dockerode client (docker-modem's, less ssh://). */
+function isDockerHost(value: string): boolean {
+  if (/^(unix:\/\/\/|npipe:\/\/)\S/.test(value)) return true; // a path, taken as is
+  const url = parseUrl(value);
+  return (
+    (url?.protocol === 'tcp:' || url?.protocol === 'http:' || url?.protocol === 'https:') &&
+    url.hostname !== '' &&
+    isPort(url.port) &&
+    (url.pathname === '' || url.pathname === '/')
+  );
+}
+
 const EnvSchema = Type.Object({
   PORT: Port('a port number from 0 (any free port) to 65535', 0),
   HOST: Type.String({ minLength: 1, description: 'a host name or IP address to listen on' }),
@@ -30,10 +62,20 @@ const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { description: 'one of fatal, error, warn, info, debug, trace, silent' },
   ),
-  REDIS_URL: Url('a redis:// or rediss:// URL'),
+  REDIS_URL: Type.Refine(
+    Type.String({ description: 'a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db]' }),
+    isRedisUrl,
+  ),
   QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+$', description: 'letters, digits, - and _' }),
   DATA_DIR: Type.String({ minLength: 1, description: 'a directory path' }),
-  DOCKER_HOST: Type.Optional(Type.String({ description: 'a unix://, tcp:// or npipe:// address' })),
+  DOCKER_HOST: Type.Optional(
+    Type.Refine(
+      Type.String({
+        description: 'one of unix:///path, tcp://host[:port], http(s)://host[:port] or npipe:////./pipe/name',
+      }),
+      isDockerHost,
+    ),
+  ),
   POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
   POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' }),
   POOL_IDLE_TTL_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),

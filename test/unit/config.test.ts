@@ -1,5 +1,6 @@
 import t from 'tap';
 import { loadConfig } from '../../core/config.ts';
+import { createDocker } from '../../roles/docker-client.ts';
 import { ConfigError } from '../../core/errors.ts';
 
 t.test('defaults match the contract', async (t) => {
@@ -39,6 +40,7 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ PORT: 'abc' }, 'PORT', /PORT must be a port number from 0 \(any free port\) to 65535 \(got "abc"\)/],
   [{ PORT: '70000' }, 'PORT', /PORT must be/],
   [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+  [{ DOCKER_HOST: 'nonsense' }, 'DOCKER_HOST', /DOCKER_HOST must be one of unix:\/\/\/path, tcp:\/\/host/],
   [{ ALLOW_EXTERNAL_REQUESTS: 'maybe' }, 'ALLOW_EXTERNAL_REQUESTS', /must be yes or no/],
   [{ SCHEDULER_INTERVAL_SECONDS: '0' }, 'SCHEDULER_INTERVAL_SECONDS', /at least 1/],
   [{ HTTP_JOBS_ALLOWLIST: '10.0.0.0/99' }, 'HTTP_JOBS_ALLOWLIST', /bad entry "10.0.0.0\/99"/],
@@ -54,3 +56,77 @@ for (const [env, variable, message] of bad) {
     t.notMatch(err.message, /\n/, 'one line');
   });
 }
+
+const REDIS_ACCEPTS = 'a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db]';
+const DOCKER_ACCEPTS =
+  'one of unix:///path, tcp://host[:port], http(s)://host[:port] or npipe:////./pipe/name';
+// What ioredis and createDocker() can use gets through; anything else stops start-up here,
+// in one line, instead of later with a stack trace.
+const connections: Array<[string, string, boolean]> = [
+  ['REDIS_URL', 'redis://127.0.0.1:6379', true],
+  ['REDIS_URL', 'redis://localhost', true],
+  ['REDIS_URL', 'rediss://user:p%40ss@cache.example:6380/2', true],
+  ['REDIS_URL', 'redis://:secret@[::1]:6379/0', true],
+  ['REDIS_URL', 'redis://h:6379/', true],
+  ['REDIS_URL', 'redis://h:6379?family=6', true],
+  ['REDIS_URL', 'nonsense', false],
+  ['REDIS_URL', 'localhost:6379', false],
+  ['REDIS_URL', 'http://localhost:6379', false],
+  ['REDIS_URL', 'redis://', false],
+  ['REDIS_URL', 'redis:///0', false],
+  ['REDIS_URL', 'redis://h:0', false],
+  ['REDIS_URL', 'redis://h:65536', false],
+  ['REDIS_URL', 'redis://h:port', false],
+  ['REDIS_URL', 'redis://h:6379/db1', false],
+  ['REDIS_URL', 'redis://h:6379/0/1', false],
+  ['REDIS_URL', 'redis://a b:6379', false],
+  ['DOCKER_HOST', 'unix:///var/run/docker.sock', true],
+  ['DOCKER_HOST', 'unix:///tmp/my dir/docker.sock', true],
+  ['DOCKER_HOST', 'tcp://127.0.0.1:2375', true],
+  ['DOCKER_HOST', 'tcp://docker.internal', true],
+  ['DOCKER_HOST', 'http://localhost:2375/', true],
+  ['DOCKER_HOST', 'https://docker.example:2376', true],
+  ['DOCKER_HOST', 'npipe:////./pipe/docker_engine', true],
+  ['DOCKER_HOST', 'nonsense', false],
+  ['DOCKER_HOST', '/var/run/docker.sock', false],
+  ['DOCKER_HOST', 'unix://', false],
+  ['DOCKER_HOST', 'unix:///', false],
+  ['DOCKER_HOST', 'unix://var/run/docker.sock', false],
+  ['DOCKER_HOST', 'npipe://', false],
+  ['DOCKER_HOST', 'ssh://user@host', false],
+  ['DOCKER_HOST', 'ftp://host:21', false],
+  ['DOCKER_HOST', 'tcp://', false],
+  ['DOCKER_HOST', 'tcp://host:0', false],
+  ['DOCKER_HOST', 'tcp://host:99999', false],
+  ['DOCKER_HOST', 'tcp://host:2375/v1.41', false],
+];
+t.test('REDIS_URL and DOCKER_HOST are checked at start-up', async (t) => {
+  for (const [variable, value, good] of connections) {
+    if (good) {
+      const c = loadConfig({ [variable]: value });
+      t.equal(
+        variable === 'REDIS_URL' ? c.redis.url : c.docker.host,
+        value,
+        `${variable}=${value} is accepted`,
+      );
+      if (variable === 'DOCKER_HOST') t.ok(createDocker(value), `createDocker takes ${value}`);
+    } else {
+      const err = t.throws(() => loadConfig({ [variable]: value }), `${variable}=${value} is refused`);
+      t.equal((err as ConfigError).field, variable);
+      t.equal(
+        (err as ConfigError).message,
+        `${variable} must be ${variable === 'REDIS_URL' ? REDIS_ACCEPTS : DOCKER_ACCEPTS} (got ${JSON.stringify(value)}).`,
+      );
+    }
+  }
+});
+
+t.test('socket and pipe paths reach dockerode as written', async (t) => {
+  // DockerModem's typings leave out the connection fields it keeps.
+  type Modem = { socketPath?: string; host?: string; port?: number; protocol?: string };
+  const modem = (host: string) => createDocker(host).modem as unknown as Modem;
+  t.equal(modem('unix:///tmp/my dir/docker.sock').socketPath, '/tmp/my dir/docker.sock');
+  t.equal(modem('npipe:////./pipe/docker_engine').socketPath, '//./pipe/docker_engine');
+  const tcp = modem('tcp://docker.internal');
+  t.same([tcp.host, tcp.port, tcp.protocol], ['docker.internal', 2375, 'http']);
+});
