@@ -1,7 +1,7 @@
 import t from 'tap';
 import { loadConfig } from '../../core/config.ts';
-import { createDocker } from '../../roles/docker-client.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { createDocker } from '../../roles/docker-client.ts';
 
 t.test('defaults match the contract', async (t) => {
   const c = loadConfig({});
