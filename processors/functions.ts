@@ -1,5 +1,6 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { LoadError } from '../core/errors.ts';
+import type { ReplyPublisher } from '../queues/reply-path.ts';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
 import { EGRESS_NETWORK } from '../runtimes/egress-network.ts';
 import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
@@ -15,6 +16,8 @@ export interface FunctionsDeps {
   /** Where every result also goes: Redis channel `function-results`, S3 logs. Failures here never fail the invocation. */
   sinks?: Array<(result: InvocationResult) => Promise<void>>;
   onResult?: (result: InvocationResult, runtime: string) => void;
+  /** The direct way back to a waiting gateway (queues/reply-path.ts). */
+  reply?: ReplyPublisher;
   /** A telemetry copy failed (history, a sink): counted, never the invocation's failure. */
   onTelemetryError?: (sink: string) => void;
 }
@@ -129,10 +132,13 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       autoTuner,
       coldStart: invocation.coldStart,
     };
+    const counted = (sink: string) => () => deps.onTelemetryError?.(sink);
+    // First, before anything else: a gateway is waiting on this (the job still completes below).
+    if (job.data.replyTo && deps.reply)
+      void deps.reply(job.data.replyTo, String(job.id), result).catch(counted('reply'));
     deps.onResult?.(result, record.runtime);
     // Off the caller's path: the result is final, and the profile, the pub/sub copy and the
     // S3 log are telemetry that must never fail or delay the invocation.
-    const counted = (sink: string) => () => deps.onTelemetryError?.(sink);
     if (!sweep) void deps.history.add(functionName, sample).catch(counted('history'));
     for (const sink of deps.sinks ?? []) void sink(result).catch(counted(sink.name || 'sink'));
     return result;

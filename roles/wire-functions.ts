@@ -18,6 +18,7 @@ import { FUNCTION_RESULTS_CHANNEL } from '../queues/channels.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
+import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
 import type { InvocationResult } from '../queues/schemas/functions.ts';
 import { createSqsIngress } from '../queues/sqs-ingress.ts';
@@ -56,11 +57,14 @@ export async function wireFunctions(deps: {
   const store = createFunctionStore({ redis: producer, prefix, code });
   const history = createTuningHistory({ redis: producer, prefix });
 
-  let waiterRedis: Redis | undefined;
+  const waiterRedis: Redis[] = [];
   let waiter: ResultWaiter | undefined;
   if (deps.gateway) {
-    waiterRedis = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
-    waiter = createResultWaiter('functions', waiterRedis, prefix);
+    // Two connections: the events stream blocks on XREAD, the reply channel is in subscriber mode.
+    const events = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    const replies = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    waiterRedis.push(events, replies);
+    waiter = createResultWaiter('functions', { events, replies }, prefix);
     await waiter.ready();
   }
 
@@ -124,6 +128,7 @@ export async function wireFunctions(deps: {
           maxResultBytes: config.functions.maxResultBytes,
         }),
         sinks,
+        reply: createReplyPublisher(producer, prefix),
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
       });
@@ -149,7 +154,7 @@ export async function wireFunctions(deps: {
     async close() {
       await ingress?.close();
       await waiter?.close();
-      if (waiterRedis) await closeRedis(waiterRedis);
+      await Promise.all(waiterRedis.map(closeRedis));
       await pool?.close();
     },
   };

@@ -67,6 +67,8 @@ export class WarmPool {
   readonly #idle = new Map<string, Bound[]>();
   readonly #busy = new Map<string, Set<Sandbox>>();
   readonly #waiters = new Map<string, Array<() => void>>();
+  /** Calls waiting for a place under POOL_MAX (every container busy). */
+  readonly #roomWaiters: Array<() => void> = [];
   #total = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
@@ -123,6 +125,8 @@ export class WarmPool {
       const list = this.#idle.get(key) ?? [];
       list.push({ sandbox, version: fn.version, lastUsed: Date.now() });
       this.#idle.set(key, list);
+      // An idle container can make way for a call waiting for room.
+      this.#roomWaiters.shift()?.();
     } else {
       this.#destroy(sandbox);
       this.#o.onEvent?.('replaced', fn.runtime);
@@ -143,6 +147,7 @@ export class WarmPool {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
+    for (const wake of this.#roomWaiters.splice(0)) wake();
     await Promise.all(this.#refills);
     const all: Sandbox[] = [];
     for (const list of this.#generic.values()) all.push(...list.splice(0));
@@ -197,8 +202,8 @@ export class WarmPool {
       return { sandbox: generic, coldStart: false };
     }
     if (generic) this.#destroy(generic);
-    await this.#makeRoom();
-    const sandbox = await this.#create(fn.runtime, fn.memoryMb, fn.network);
+    await this.#reserve();
+    const sandbox = await this.#create(fn.runtime, fn.memoryMb, fn.network, { reserved: true });
     await this.#specialise(sandbox, fn);
     this.#o.onEvent?.('cold', fn.runtime);
     return { sandbox, coldStart: true };
@@ -224,9 +229,15 @@ export class WarmPool {
     }
   }
 
-  async #create(runtime: RuntimeName, memoryMb: number, network: string): Promise<Sandbox> {
+  /** `reserved`: the caller already counted this container in (see #reserve). */
+  async #create(
+    runtime: RuntimeName,
+    memoryMb: number,
+    network: string,
+    { reserved = false } = {},
+  ): Promise<Sandbox> {
     const def = this.#o.runtimes[runtime];
-    this.#total++;
+    if (!reserved) this.#total++;
     try {
       const sandbox = await this.#o.driver.create({
         image: def.image,
@@ -244,19 +255,38 @@ export class WarmPool {
       void sandbox.exited.then(() => sandbox.channel.close());
       return sandbox;
     } catch (err) {
-      this.#total--;
+      this.#freed();
       throw err;
     }
   }
 
   #destroy(sandbox: Sandbox) {
-    this.#total--;
+    this.#freed();
     void sandbox.destroy();
   }
 
-  /** At the cap, the least recently used idle container of any function makes way. */
-  async #makeRoom(): Promise<void> {
-    if (this.#total < this.#o.max) return;
+  /** A place under POOL_MAX came free: the longest-waiting call for room may take it. */
+  #freed() {
+    this.#total--;
+    this.#roomWaiters.shift()?.();
+  }
+
+  /**
+   * Counts a new container in under POOL_MAX. At the cap the least recently used idle container
+   * of any function makes way, else a generic one; when every container is busy the call waits
+   * for one to be released or destroyed, as a queued job waits for a worker: a momentarily full
+   * pool delays a call, it never fails it.
+   */
+  async #reserve(): Promise<void> {
+    while (this.#total >= this.#o.max) {
+      if (this.#closing) throw new Error('The container pool is shutting down.');
+      if (this.#evictOne()) continue;
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    this.#total++;
+  }
+
+  #evictOne(): boolean {
     let oldest: { key: string; index: number; lastUsed: number } | undefined;
     for (const [key, list] of this.#idle) {
       list.forEach((b, index) => {
@@ -268,16 +298,17 @@ export class WarmPool {
       if (b) {
         this.#destroy(b.sandbox);
         this.#o.onEvent?.('evicted', oldest.key.split('\u0000')[1] as RuntimeName);
-        return;
+        return true;
       }
     }
     for (const list of this.#generic.values()) {
       const g = list.shift();
-      if (g) return this.#destroy(g);
+      if (g) {
+        this.#destroy(g);
+        return true;
+      }
     }
-    throw new Error(
-      `The container pool is full (POOL_MAX ${this.#o.max}); retry when an invocation finishes.`,
-    );
+    return false;
   }
 
   #background(runtime: RuntimeName) {

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { DockhandError } from '../../core/errors.ts';
 import { PUBLIC_PATHS, pathOf, presentedKey } from './auth.ts';
+import { sharedWindowStore } from './shared-window-store.ts';
 
 export interface RateLimitOptions {
   perMinute: number;
@@ -17,11 +18,13 @@ export interface RateLimitOptions {
 export default fp<RateLimitOptions>(
   async (app: FastifyInstance, options) => {
     if (options.perMinute === 0) return;
+    // Counted in memory and shared through Redis in batches: no Redis round trip per request.
+    const store = sharedWindowStore({ redis: options.redis, prefix: `${options.prefix}:ratelimit:` });
+    app.addHook('onClose', () => store.close());
     await app.register(rateLimit, {
       max: options.perMinute,
       timeWindow: 60_000,
-      redis: options.redis,
-      nameSpace: `${options.prefix}:ratelimit:`,
+      store: store.Store,
       // Redis being away must not turn every request into an error: probes and 503s say why.
       skipOnError: true,
       allowList: (request) => PUBLIC_PATHS.includes(pathOf(request.url)),

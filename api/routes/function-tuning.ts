@@ -68,6 +68,7 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
             invocationType: 'RequestResponse',
             source: 'sweep',
             memoryMb,
+            replyTo: deps.waiter.replyTo,
           },
           { jobId: requestId, attempts: 1 },
         );

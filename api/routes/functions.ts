@@ -202,7 +202,11 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
       try {
         // A caller waiting on the answer retries themselves; a retry here could run it twice.
-        await deps.enqueue('functions', data, { jobId: requestId, attempts: 1 });
+        await deps.enqueue(
+          'functions',
+          { ...data, replyTo: deps.waiter.replyTo },
+          { jobId: requestId, attempts: 1 },
+        );
       } catch (err) {
         deps.waiter.cancel(requestId);
         // The waiter was cancelled: its rejection has no one left to tell.

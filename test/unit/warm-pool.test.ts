@@ -182,6 +182,33 @@ t.test('per-function concurrency queues extra callers; the cap evicts the least 
   pool.release(fn('c'), c.sandbox, true);
 });
 
+t.test('a full pool makes a call wait for a container, never fails it', async (t) => {
+  const { pool, destroyed } = makePool({ minIdle: 0, max: 2 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const a = await pool.acquire(fn('a'));
+  const b = await pool.acquire(fn('b'));
+  let got = false;
+  const c = pool.acquire(fn('c')).then((lease) => {
+    got = true;
+    return lease;
+  });
+  await new Promise((r) => setImmediate(r));
+  t.equal(got, false, 'both containers busy: the third call waits');
+  t.equal(pool.stats().total, 2);
+  pool.release(fn('a'), a.sandbox, true);
+  const lease = await c;
+  t.equal(destroyed(a.sandbox), true, "a's idle container made way");
+  t.equal(pool.stats().total, 2, 'POOL_MAX held throughout');
+  pool.release(fn('b'), b.sandbox, false);
+  pool.release(fn('c'), lease.sandbox, true);
+  const waiting = pool.acquire(fn('d'));
+  const e = pool.acquire(fn('e'));
+  t.ok(await waiting);
+  t.ok(await e);
+  t.ok(pool.stats().total <= 2);
+});
+
 t.test('idle containers expire after the TTL', async (t) => {
   const { pool, events, destroyed } = makePool({ minIdle: 0, idleTtlMs: 20 });
   await pool.start();
