@@ -58,7 +58,11 @@ export function num(names: readonly NameSpec[], lo = 0, hi = Number.POSITIVE_INF
       if (!Number.isFinite(n)) return { ok: false, why: 'is not a number' };
       const scaled = n * (alias.scale ?? 1);
       if (scaled >= lo && scaled <= hi) return { ok: true, value: scaled };
-      const hint = hi === 1 && n > 1 && percentName ? `; a percentage goes in ${percentName}` : '';
+      const asPercent = n * PERCENT;
+      const hint =
+        percentName && scaled > hi && asPercent >= lo && asPercent <= hi
+          ? `; a percentage goes in ${percentName}`
+          : '';
       return {
         ok: false,
         why: `(${value}) is outside ${lo}–${hi === Number.POSITIVE_INFINITY ? '∞' : hi}${hint}`,

@@ -97,11 +97,8 @@ export const availabilityIncidents = defineMetric({
       downtime += minutes * severityWeight(severity);
     }
     // No budget without a target; no burn without an incident log, or with one that times nothing.
-    const known =
-      target !== undefined &&
-      r.knows('incidents[].duration_minutes') &&
-      (incidents.length === 0 || timed > 0);
-    if (!known || target === undefined) return { score: undefined, rationale: '', evidence: {} };
+    const untimed = !r.knows('incidents[].duration_minutes') || (incidents.length > 0 && timed === 0);
+    if (target === undefined || untimed) return { score: undefined, rationale: '', evidence: {} };
     const budgetMinutes = (1 - target) * windowDays * 1440;
     const burn = downtime / budgetMinutes;
     // Each recorded SLO breach beyond the incidents costs half a point.

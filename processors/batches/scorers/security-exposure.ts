@@ -84,12 +84,12 @@ const F = {
     const r = parsePorts(v);
     return r?.length === 1 && r[0] ? { ok: true, value: r[0][0] } : { ok: false, why: 'is not a port' };
   }),
-  // AWS writes "-1" for every protocol and port, with no port range at all.
-  protocol: text(['protocol', 'ip_protocol']),
   toPort: field<number>(['to_port', 'port_to', 'end_port'], (v) => {
     const r = parsePorts(v);
     return r?.length === 1 && r[0] ? { ok: true, value: r[0][1] } : { ok: false, why: 'is not a port' };
   }),
+  // AWS writes "-1" for every protocol and port, with no port range at all.
+  protocol: text(['protocol', 'ip_protocol']),
   cidr: field<string[]>(
     [
       'cidr',
@@ -148,11 +148,10 @@ function exposureOf(r: InputReader, { value, at }: Item, ports = F.ports): Expos
 
 const adminPortsIn = (ranges: Range[]) =>
   ADMIN_PORTS.filter((p) => ranges.some(([lo, hi]) => p >= lo && p <= hi));
+const NAMED_PORTS = [...WEB_PORTS, ...ADMIN_PORTS];
+/** Whether a range holds any port that is neither web nor admin: more ports than named ones in it. */
 const otherPortsIn = (ranges: Range[]) =>
-  ranges.some(([lo, hi]) => {
-    for (let p = lo; p <= hi; p++) if (!WEB_PORTS.has(p) && !ADMIN_PORTS.includes(p)) return true;
-    return false;
-  });
+  ranges.some(([lo, hi]) => hi - lo + 1 > NAMED_PORTS.filter((p) => p >= lo && p <= hi).length);
 
 /**
  * Findings in three grades. Each further critical lowers the cap: one admin port open to the
@@ -205,7 +204,7 @@ function assess(input: unknown, r: InputReader): Assessment {
   const score = critical > 0 ? Math.min(penalties, 2.5 - 0.5 * critical) : penalties;
   return {
     score: assessed === 0 ? undefined : score,
-    rationale: `${critical} critical, ${high} high and ${medium} medium exposures across ${resources.length} resources and ${rules.length} ingress rules${critical ? '; a critical exposure caps the score at 2' : ''}.`,
+    rationale: `${critical} critical, ${high} high and ${medium} medium exposures across ${resources.length} resources and ${rules.length} ingress rules${critical ? `; critical exposures cap the score at ${Math.max(0, 2.5 - 0.5 * critical)}` : ''}.`,
     evidence: {
       critical,
       high,
