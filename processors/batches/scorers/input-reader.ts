@@ -5,6 +5,8 @@
 export interface Alias {
   name: string;
   scale?: number;
+  /** The name's dotted segments, raw and normalised once, for lookups. */
+  segments: ReadonlyArray<readonly [string, string]>;
 }
 
 /** A name as written in a field list: plain, or `[name, scale]` for another unit. */
@@ -30,7 +32,11 @@ const normalise = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '')
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const toAliases = (names: readonly NameSpec[]): Alias[] =>
-  names.map((n) => (typeof n === 'string' ? { name: n } : { name: n[0], scale: n[1] }));
+  names.map((n) => {
+    const [name, scale] = typeof n === 'string' ? [n, undefined] : n;
+    const segments = name.split('.').map((seg) => [seg, normalise(seg)] as const);
+    return scale === undefined ? { name, segments } : { name, scale, segments };
+  });
 
 export function field<T>(
   names: readonly NameSpec[],
@@ -146,6 +152,8 @@ export class InputReader {
   private readonly used = new WeakMap<object, Set<string>>();
   private readonly opaque = new WeakSet<object>();
   private readonly keyIndex = new WeakMap<object, Map<string, string>>();
+  /** Item path → its pattern (`users[3]` → `users[]`), so reads need no regex. */
+  private readonly shapes = new Map<string, string>();
 
   /** A field the rubric needs: absent or unusable is a gap. */
   get<T>(from: unknown, f: Field<T>, at = ''): T | undefined {
@@ -167,7 +175,12 @@ export class InputReader {
     const path = join(at, f);
     const values = this.read(from, f, at, need);
     if (values?.length === 0 && f.emptyMeansNone) this.emptyLists.add(pattern(path));
-    return (values ?? []).map((value, i) => ({ value, at: `${path}[${i}]` }));
+    const shape = `${pattern(path)}[]`;
+    return (values ?? []).map((value, i) => {
+      const item = `${path}[${i}]`;
+      this.shapes.set(item, shape);
+      return { value, at: item };
+    });
   }
 
   gap(sentence: string): void {
@@ -219,7 +232,7 @@ export class InputReader {
     const path = join(at, f);
     let unusable: string | undefined;
     for (const alias of f.names) {
-      const hit = this.lookup(from, alias.name);
+      const hit = this.lookup(from, alias);
       if (!hit) continue;
       const parsed = f.parse(hit.value, alias);
       if (parsed.ok) {
@@ -227,7 +240,7 @@ export class InputReader {
           this.asked++;
           this.found++;
         }
-        const p = pattern(path);
+        const p = at ? `${this.shapes.get(at) ?? pattern(at)}.${f.names[0]?.name}` : path;
         this.understood.set(p, (this.understood.get(p) ?? new Set()).add(hit.name));
         if (f.opaque && typeof hit.value === 'object' && hit.value !== null) this.opaque.add(hit.value);
         return parsed.value;
@@ -247,12 +260,12 @@ export class InputReader {
   }
 
   /** Follows a (dotted) name through `from`; every key it matches counts as looked at. */
-  private lookup(from: unknown, name: string): { value: unknown; name: string } | undefined {
+  private lookup(from: unknown, alias: Alias): { value: unknown; name: string } | undefined {
     let current = from;
     const keys: string[] = [];
-    for (const segment of name.split('.')) {
+    for (const [segment, normalised] of alias.segments) {
       if (!isRecord(current)) return undefined;
-      const key = this.keyOf(current, segment);
+      const key = this.keyOf(current, segment, normalised);
       if (key === undefined) return undefined;
       const used = this.used.get(current) ?? new Set<string>();
       this.used.set(current, used.add(key));
@@ -264,7 +277,7 @@ export class InputReader {
     return { value: current, name: keys.join('.') };
   }
 
-  private keyOf(obj: Record<string, unknown>, name: string): string | undefined {
+  private keyOf(obj: Record<string, unknown>, name: string, normalised: string): string | undefined {
     if (Object.hasOwn(obj, name)) return name;
     let index = this.keyIndex.get(obj);
     if (!index) {
@@ -272,7 +285,7 @@ export class InputReader {
       for (const key of Object.keys(obj)) if (!index.has(normalise(key))) index.set(normalise(key), key);
       this.keyIndex.set(obj, index);
     }
-    return index.get(normalise(name));
+    return index.get(normalised);
   }
 }
 
