@@ -5,6 +5,7 @@ import type { Static } from 'typebox';
 import { ConflictError, errorCode, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { METRIC_BY_FILE } from '../../processors/batches/catalog.ts';
 import type { BatchFolder, BatchFolders } from '../../processors/batches/folder.ts';
+import { validateBatch } from '../../processors/batches/validate.ts';
 import { batchJobId } from '../../processors/batches.ts';
 import { runTick, type TickHandler } from '../../processors/scheduler.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
@@ -13,6 +14,7 @@ import {
   BatchList,
   BatchParams,
   BatchResultSchema,
+  BatchValidation,
   BatchView,
   CreateBatchBody,
   TickResult,
@@ -26,6 +28,24 @@ interface Deps {
   queues: QueueSet;
   folders: BatchFolders;
   tickHandlers: readonly TickHandler[];
+}
+
+/** The 400s that POST /batches and POST /batches/validate share, beyond the schema's. */
+function checkFiles(files: Record<string, unknown>): void {
+  for (const file of Object.keys(files)) {
+    if (!FILE_NAME.test(file)) {
+      throw new ValidationError(
+        `body.files.${file}`,
+        `body.files.${file} must be a plain file name ending in .json.`,
+      );
+    }
+  }
+  if (!Object.keys(files).some((f) => METRIC_BY_FILE[f])) {
+    throw new ValidationError(
+      'body.files',
+      `body.files names no metric file (e.g. ${Object.keys(METRIC_BY_FILE)[0]}).`,
+    );
+  }
 }
 
 /** Folder state and queue state, in the contract's four words. */
@@ -57,22 +77,10 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
     },
     async (request, reply) => {
       const { name, files } = request.body;
-      const contents: Record<string, string> = {};
-      for (const [file, value] of Object.entries(files)) {
-        if (!FILE_NAME.test(file)) {
-          throw new ValidationError(
-            `body.files.${file}`,
-            `body.files.${file} must be a plain file name ending in .json.`,
-          );
-        }
-        contents[file] = `${JSON.stringify(value, null, 2)}\n`;
-      }
-      if (!Object.keys(contents).some((f) => METRIC_BY_FILE[f])) {
-        throw new ValidationError(
-          'body.files',
-          `body.files names no metric file (e.g. ${Object.keys(METRIC_BY_FILE)[0]}).`,
-        );
-      }
+      checkFiles(files);
+      const contents = Object.fromEntries(
+        Object.entries(files).map(([file, value]) => [file, `${JSON.stringify(value, null, 2)}\n`]),
+      );
       if (!(await deps.folders.create(name, contents))) {
         throw new ConflictError(
           `Batch ${name} already exists; batches are never re-run, use a new name.`,
@@ -82,6 +90,24 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
       const folder = (await deps.folders.get(name)) as BatchFolder;
       await deps.enqueue('batches', { name }, { jobId: batchJobId(folder.path) });
       return reply.status(201).send(await view(folder, deps.queues));
+    },
+  );
+
+  app.post(
+    '/batches/validate',
+    {
+      schema: {
+        tags: ['batches'],
+        summary:
+          'Check a batch without writing or queueing it: per metric file, the fields understood (and under which name), key fields missing, fields ignored, and whether it would be scored',
+        body: CreateBatchBody,
+        response: { 200: BatchValidation, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { name, files } = request.body;
+      checkFiles(files);
+      return validateBatch(name, files);
     },
   );
 
