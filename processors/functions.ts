@@ -71,6 +71,9 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
       );
     }
+    // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
+    // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
+    void job.updateProgress(50).catch(() => {});
     // A sweep runs the same code at another size, under a version of its own so its
     // containers are never mixed with the function's.
     const resized = job.data.memoryMb !== undefined && job.data.memoryMb !== stored.memoryMb;

@@ -22,6 +22,7 @@ import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
 import type { InvocationResult } from '../queues/schemas/functions.ts';
 import { createSqsIngress } from '../queues/sqs-ingress.ts';
+import { createPresenceBeacon, createPresenceCheck } from '../queues/worker-presence.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
@@ -86,6 +87,7 @@ export async function wireFunctions(deps: {
   ingress?.start();
 
   let pool: WarmPool | undefined;
+  let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
@@ -101,6 +103,7 @@ export async function wireFunctions(deps: {
           'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
         ),
     );
+    const profiler = new CgroupProfiler();
     pool = new WarmPool({
       driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
         maxResultBytes: config.functions.maxResultBytes,
@@ -110,6 +113,7 @@ export async function wireFunctions(deps: {
       max: config.functions.poolMax,
       idleTtlMs: config.functions.idleTtlSeconds * 1000,
       onEvent: metrics.onPoolEvent,
+      onDestroyed: (id) => profiler.forget(id),
     });
     try {
       await pool.start();
@@ -124,7 +128,7 @@ export async function wireFunctions(deps: {
         history,
         invoke: createInvoker({
           pool,
-          profiler: new CgroupProfiler(),
+          profiler,
           maxResultBytes: config.functions.maxResultBytes,
         }),
         sinks,
@@ -132,6 +136,17 @@ export async function wireFunctions(deps: {
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
       });
+      // Gateways answer a sync call 503 at once when no worker's Docker answers.
+      beacon = createPresenceBeacon({
+        redis: producer,
+        prefix,
+        queue: 'functions',
+        workerId: `${hostname()}/${process.pid}`,
+        canWork: () => deps.docker.ping(),
+        onError: (err) =>
+          deps.logger.warn({ err }, 'Docker does not answer: this worker takes no functions.'),
+      });
+      await beacon.start();
     } catch (err) {
       deps.logger.error(
         { err },
@@ -147,11 +162,15 @@ export async function wireFunctions(deps: {
     store,
     history,
     waiter,
+    functionsAvailable: deps.gateway
+      ? createPresenceCheck({ redis: producer, prefix, queue: 'functions' })
+      : undefined,
     s3,
     pool,
     processor,
     deadLetters,
     async close() {
+      await beacon?.stop();
       await ingress?.close();
       await waiter?.close();
       await Promise.all(waiterRedis.map(closeRedis));

@@ -33,6 +33,8 @@ export interface PoolOptions {
   /** Memory of a generic container until it is specialised. Default 128 MiB. */
   genericMemoryMb?: number;
   onEvent?: (event: PoolEvent, runtime: RuntimeName) => void;
+  /** A container is gone for good: whatever was kept about it (cgroup paths) can go too. */
+  onDestroyed?: (sandboxId: string) => void;
 }
 
 export interface Lease {
@@ -61,7 +63,8 @@ interface Bound {
  * generic stock refills in the background.
  */
 export class WarmPool {
-  readonly #o: Required<Omit<PoolOptions, 'onEvent'>> & Pick<PoolOptions, 'onEvent'>;
+  readonly #o: Required<Omit<PoolOptions, 'onEvent' | 'onDestroyed'>> &
+    Pick<PoolOptions, 'onEvent' | 'onDestroyed'>;
   readonly #generic = new Map<RuntimeName, Sandbox[]>();
   readonly #starting = new Map<RuntimeName, number>();
   readonly #idle = new Map<string, Bound[]>();
@@ -263,6 +266,7 @@ export class WarmPool {
   #destroy(sandbox: Sandbox) {
     this.#freed();
     void sandbox.destroy();
+    this.#o.onDestroyed?.(sandbox.id);
   }
 
   /** A place under POOL_MAX came free: the longest-waiting call for room may take it. */

@@ -14,7 +14,12 @@ import {
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepView, TuningView } from '../schemas/functions.ts';
-import { type FunctionRouteDeps, QUEUE_GRACE_MS, requireFunction } from './functions.ts';
+import {
+  type FunctionRouteDeps,
+  QUEUE_GRACE_MS,
+  requireFunction,
+  requireFunctionWorker,
+} from './functions.ts';
 
 /** The auto-tuner's view, the power-tuning sweep and its chart. */
 export default async function functionTuningRoutes(base: FastifyInstance, deps: FunctionRouteDeps) {
@@ -52,6 +57,7 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
     },
     async (request) => {
       const record = await getRecord(request.params.name);
+      await requireFunctionWorker(deps);
       const sizes = [...new Set(request.body.memorySizes ?? [128, 256, 512, 1024, 1769])].sort(
         (a, b) => a - b,
       );

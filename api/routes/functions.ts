@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import {
   coerceError,
+  DependencyUnavailableError,
   DockhandError,
   NotFoundError,
   ValidationError,
@@ -34,6 +35,8 @@ export interface FunctionRouteDeps {
   enqueue: Enqueue;
   queues: QueueSet;
   waiter: ResultWaiter;
+  /** Is any worker able to run functions now (its Docker answers)? Unset: assume so. */
+  functionsAvailable?: () => Promise<boolean>;
   deadLetters: DeadLetters;
   s3?: S3Client;
 }
@@ -72,6 +75,14 @@ async function resolveCode(
     );
   }
   return bundleFromZip(zip, 'body.code.s3');
+}
+
+/** A synchronous call with no worker able to run it is a 503 at once, not a timeout later. */
+export async function requireFunctionWorker(deps: Pick<FunctionRouteDeps, 'functionsAvailable'>) {
+  if (deps.functionsAvailable && !(await deps.functionsAvailable()))
+    throw new DependencyUnavailableError(
+      'No worker can run functions right now: Docker does not answer on any worker, or none is running (start dockerd or a worker, or invoke with X-Invocation-Type: Event to queue the call).',
+    );
 }
 
 /** The function's record, or the 404 every function route answers; `fresh` allows a 1 s old read. */
@@ -199,6 +210,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         await deps.enqueue('functions', data, { jobId: requestId });
         return reply.status(202).send({ requestId });
       }
+      await requireFunctionWorker(deps);
       const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
       try {
         // A caller waiting on the answer retries themselves; a retry here could run it twice.

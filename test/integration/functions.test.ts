@@ -78,6 +78,10 @@ t.test('deploy, invoke (specialised then warm), list, update, delete', async (t)
 
   const second = await invoke('hello', { name: 'again' });
   t.equal(second.body.coldStart, false);
+  // The job behind a call carries progress (50 while running) and ends completed.
+  const job = await running.queues.functions.getJob(first.body.requestId);
+  t.equal(job?.progress, 50);
+  t.equal(await job?.getState(), 'completed');
   t.equal(second.body.result.hello, 'again');
 
   const list = (await app.inject({ method: 'GET', url: '/functions' })).json();

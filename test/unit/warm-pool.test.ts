@@ -209,6 +209,16 @@ t.test('a full pool makes a call wait for a container, never fails it', async (t
   t.ok(pool.stats().total <= 2);
 });
 
+t.test('what is kept about a container (cgroup paths) is dropped when it is destroyed', async (t) => {
+  const forgotten: string[] = [];
+  const { pool } = makePool({ minIdle: 0, onDestroyed: (id) => forgotten.push(id) });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const lease = await pool.acquire(fn('a'));
+  pool.release(fn('a'), lease.sandbox, false);
+  t.same(forgotten, [lease.sandbox.id]);
+});
+
 t.test('idle containers expire after the TTL', async (t) => {
   const { pool, events, destroyed } = makePool({ minIdle: 0, idleTtlMs: 20 });
   await pool.start();
