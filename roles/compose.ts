@@ -93,6 +93,7 @@ export async function startProcess(
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
     functions: functions.processor,
+    sweeps: functions.sweepProcessor,
     exec: null,
     batches: batches.processor,
   };

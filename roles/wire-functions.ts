@@ -10,10 +10,12 @@ import {
   localCodeStorage,
   s3CodeStorage,
 } from '../processors/functions/function-store.ts';
+import { createInvocationRunner } from '../processors/functions/invocation-runner.ts';
 import { createFunctionMetrics } from '../processors/functions/metrics.ts';
 import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor } from '../processors/functions.ts';
+import { createSweepsProcessor } from '../processors/sweeps.ts';
 import { FUNCTION_RESULTS_CHANNEL } from '../queues/channels.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
@@ -89,6 +91,7 @@ export async function wireFunctions(deps: {
   let pool: WarmPool | undefined;
   let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
+  let sweepProcessor: ReturnType<typeof createSweepsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
     // Without the network, containers of functions with egress fail to start: closed, not open.
@@ -123,19 +126,20 @@ export async function wireFunctions(deps: {
       };
       const sinks = [publish];
       if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
+      const run = createInvocationRunner({
+        store,
+        invoke: createInvoker({ pool, profiler, maxResultBytes: config.functions.maxResultBytes }),
+      });
       processor = createFunctionsProcessor({
         store,
         history,
-        invoke: createInvoker({
-          pool,
-          profiler,
-          maxResultBytes: config.functions.maxResultBytes,
-        }),
+        run,
         sinks,
         reply: createReplyPublisher(producer, prefix),
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
       });
+      sweepProcessor = createSweepsProcessor({ store, history, run });
       // Gateways answer a sync call 503 at once when no worker's Docker answers.
       beacon = createPresenceBeacon({
         redis: producer,
@@ -168,6 +172,7 @@ export async function wireFunctions(deps: {
     s3,
     pool,
     processor,
+    sweepProcessor,
     deadLetters,
     async close() {
       await beacon?.stop();

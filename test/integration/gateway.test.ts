@@ -179,7 +179,11 @@ t.test('API keys guard every route but health, ready and metrics', async (t) => 
   });
   t.equal(api.statusCode, 200);
   const names = (api.json().queues as Array<{ name: string }>).map((q) => q.name).sort();
-  t.same(names, ['batches', 'exec', 'functions', 'http-jobs', 'scheduler'], 'Bull Board shows every queue');
+  t.same(
+    names,
+    ['batches', 'exec', 'functions', 'http-jobs', 'scheduler', 'sweeps'],
+    'Bull Board shows every queue',
+  );
 });
 
 t.test('rate limit answers 429 in the contract shape', async (t) => {
