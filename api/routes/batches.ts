@@ -50,16 +50,26 @@ function checkFiles(files: Record<string, unknown>): void {
 
 /** Folder state and queue state, in the contract's four words. */
 async function view(folder: BatchFolder, queues: QueueSet): Promise<Static<typeof BatchView>> {
-  const base = { name: folder.name, path: folder.path, files: folder.files, folderState: folder.state };
+  // Host paths stay on the host: the folder is named as the old runner's users know it.
+  const base = {
+    name: folder.name,
+    path: `Inputs/${folder.name}`,
+    files: folder.files,
+    folderState: folder.state,
+  };
   if (folder.state === 'processed') return { ...base, status: 'done' };
   if (folder.state === 'locked') return { ...base, status: 'processing' };
   const job = await queues.batches.getJob(batchJobId(folder.path));
   if (!job) return { ...base, status: 'pending' };
   const state = await job.getState();
-  const jobId = String(job.id);
-  if (state === 'active') return { ...base, status: 'processing', jobId };
-  if (state === 'failed') return { ...base, status: 'failed', jobId, error: job.failedReason };
-  return { ...base, status: 'pending', jobId };
+  if (state === 'active') return { ...base, status: 'processing' };
+  if (state === 'failed')
+    return {
+      ...base,
+      status: 'failed',
+      error: job.failedReason || 'The batch failed without a reason (its worker stopped?).',
+    };
+  return { ...base, status: 'pending' };
 }
 
 export default async function batchRoutes(base: FastifyInstance, deps: Deps) {

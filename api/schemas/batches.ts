@@ -27,11 +27,10 @@ export const BatchView = Type.Object({
   name: Type.String(),
   status: BatchStatus,
   path: Type.String({
-    description: 'Absolute path of the batch folder: its id in processed.json and on the queue.',
+    description: 'The batch folder, under the inputs root (Inputs/<name>); host paths are never shown.',
   }),
   files: Type.Array(Type.String()),
   folderState: Type.String({ description: 'pending | processed | locked | no input files' }),
-  jobId: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
 });
 

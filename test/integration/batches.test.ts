@@ -194,6 +194,8 @@ t.test('through the queue: POST /batches, GET /batches, result, ticks', async (t
     list.batches.map((b: { name: string; status: string }) => [b.name, b.status]),
     [['All16', 'done']],
   );
+  t.equal(list.batches[0].path, 'Inputs/All16', 'named as users know it');
+  t.notOk(JSON.stringify(list).includes(root), 'no host path in the answer');
   const result = await app.inject({ method: 'GET', url: '/batches/All16/result' });
   t.equal(result.statusCode, 200);
   t.equal(result.json().summary.scored_metrics, 16);
