@@ -87,7 +87,10 @@ export async function buildApp(
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
     await app.register(swagger);
-    await app.register(auth, { apiKeys: deps.config.server.apiKeys });
+    await app.register(auth, {
+      apiKeys: deps.config.server.apiKeys,
+      adminKeys: deps.config.server.adminKeys,
+    });
     await app.register(rateLimit, {
       perMinute: deps.config.server.rateLimitPerMinute,
       redis: deps.redis,
@@ -97,7 +100,11 @@ export async function buildApp(
   await app.register(healthRoutes, { health: deps.health });
   if (mode === 'ops') return app;
 
-  if (adminUi) await app.register(bullBoard, { queues: deps.queues });
+  if (adminUi) {
+    // Writable only when someone may write: with no admin key the board's own handlers refuse too.
+    const readOnly = deps.config.server.adminKeys.length === 0;
+    await app.register(bullBoard, { queues: deps.queues, readOnly });
+  }
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
     const functionDeps = {

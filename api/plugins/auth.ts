@@ -4,11 +4,31 @@ import fp from 'fastify-plugin';
 import { DockhandError } from '../../core/errors.ts';
 
 export interface AuthOptions {
-  /** API_KEYS; empty leaves every route open. */
+  /** Every valid key (API_KEYS and ADMIN_API_KEYS); empty leaves every route open. */
   apiKeys: readonly string[];
+  /** ADMIN_API_KEYS: keys that may act in Bull Board. Default none. */
+  adminKeys?: readonly string[];
+}
+
+/** Who a request authenticated as: never the key itself, only a digest of it. */
+export interface Principal {
+  /** The first 128 bits of the key's SHA-256, hex: the rate limit's bucket. */
+  id: string;
+  /** The key is one of ADMIN_API_KEYS. */
+  admin: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook when the request presented a valid key. */
+    principal?: Principal;
+  }
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/** A key's stable, non-reversible name: what reaches Redis in its place. */
+export const keyId = (key: string) => sha256(key).toString('hex').slice(0, 32);
 
 /** The key a request presents: a bearer token, or the password of Basic auth so a browser can open Bull Board. */
 export function presentedKey(request: FastifyRequest): string | undefined {
@@ -47,13 +67,18 @@ export const pathOf = (url: string) => url.split('?')[0] ?? '';
 
 export default fp<AuthOptions>(
   async (app: FastifyInstance, options) => {
+    app.decorateRequest('principal', undefined);
     if (options.apiKeys.length === 0) return;
     const check = createKeyChecker(options.apiKeys);
+    const checkAdmin = createKeyChecker(options.adminKeys ?? []);
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
       const key = presentedKey(request);
-      if (check(key)) return;
+      if (key !== undefined && check(key)) {
+        request.principal = { id: keyId(key), admin: checkAdmin(key) };
+        return;
+      }
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.
       if (path.startsWith('/admin') || path.startsWith('/docs')) {
         reply.header('www-authenticate', 'Basic realm="dockhand", charset="UTF-8"');
