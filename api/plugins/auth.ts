@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { AuthFailures } from '../../core/auth-failures.ts';
 import { DockhandError } from '../../core/errors.ts';
 
 export interface AuthOptions {
@@ -8,6 +9,8 @@ export interface AuthOptions {
   apiKeys: readonly string[];
   /** ADMIN_API_KEYS: keys that may act in Bull Board. Default none. */
   adminKeys?: readonly string[];
+  /** Failed authentications per client address; without it they are not counted. */
+  failures?: AuthFailures;
 }
 
 /** Who a request authenticated as: never the key itself, only a digest of it. */
@@ -74,11 +77,25 @@ export default fp<AuthOptions>(
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
+      // Checked before the key, so that past the limit even a right key is refused: a guesser
+      // cannot tell from the answer that a guess was right.
+      const blockedMs = (await options.failures?.blockedFor(request.ip)) ?? 0;
+      if (blockedMs > 0) {
+        const seconds = Math.ceil(blockedMs / 1000);
+        reply.header('retry-after', String(seconds));
+        throw new DockhandError(
+          'rate_limited',
+          429,
+          `Too many failed authentications from this address; retry in ${seconds} seconds.`,
+        );
+      }
       const key = presentedKey(request);
       if (key !== undefined && check(key)) {
         request.principal = { id: keyId(key), admin: checkAdmin(key) };
         return;
       }
+      // A missing key is not a guess (a browser's first visit to Bull Board has none).
+      if (key !== undefined) await options.failures?.record(request.ip);
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.
       if (path.startsWith('/admin') || path.startsWith('/docs')) {
         reply.header('www-authenticate', 'Basic realm="dockhand", charset="UTF-8"');
