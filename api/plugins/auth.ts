@@ -71,7 +71,12 @@ export const pathOf = (url: string) => url.split('?')[0] ?? '';
 export default fp<AuthOptions>(
   async (app: FastifyInstance, options) => {
     app.decorateRequest('principal', undefined);
-    if (options.apiKeys.length === 0) return;
+    if (options.apiKeys.length === 0) {
+      app.log.warn(
+        'Authentication is off (API_KEYS is not set): every route is open to whoever can reach this address.',
+      );
+      return;
+    }
     const check = createKeyChecker(options.apiKeys);
     const checkAdmin = createKeyChecker(options.adminKeys ?? []);
     app.addHook('onRequest', async (request, reply) => {
