@@ -46,6 +46,17 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ HTTP_JOBS_ALLOWLIST: '10.0.0.0/99' }, 'HTTP_JOBS_ALLOWLIST', /bad entry "10.0.0.0\/99"/],
   [{ LLM_PROVIDER: 'claude' }, 'LLM_PROVIDER', /openai or gemini/],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of fatal/],
+  [{ TRUST_PROXY: '10.0.0.1, proxy.example' }, 'TRUST_PROXY', /bad entry "proxy.example"/],
+  [{ AUTH_FAILURES_PER_MINUTE: '-1' }, 'AUTH_FAILURES_PER_MINUTE', /failed authentications per minute/],
+  [{ ALLOW_UNAUTHENTICATED: 'sure' }, 'ALLOW_UNAUTHENTICATED', /must be yes or no/],
+  [
+    { HOST: '0.0.0.0' },
+    'API_KEYS',
+    /^HOST 0\.0\.0\.0 is not a loopback address and API_KEYS is not set: .*ALLOW_UNAUTHENTICATED=yes/,
+  ],
+  [{ HOST: '::' }, 'API_KEYS', /HOST :: is not a loopback address/],
+  [{ HOST: '10.1.2.3', API_KEYS: ' , ' }, 'API_KEYS', /API_KEYS is not set/],
+  [{ HOST: 'dockhand.example' }, 'API_KEYS', /API_KEYS is not set/],
 ];
 for (const [env, variable, message] of bad) {
   t.test(`a bad ${variable} stops start-up with one line naming it`, async (t) => {
@@ -129,4 +140,32 @@ t.test('socket and pipe paths reach dockerode as written', async (t) => {
   t.equal(modem('npipe:////./pipe/docker_engine').socketPath, '//./pipe/docker_engine');
   const tcp = modem('tcp://docker.internal');
   t.same([tcp.host, tcp.port, tcp.protocol], ['docker.internal', 2375, 'http']);
+});
+
+t.test('an open API listens only on loopback, unless asked for', async (t) => {
+  for (const host of ['127.0.0.1', '127.0.0.53', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) {
+    t.same(loadConfig({ HOST: host }).server.apiKeys, [], `${host} without keys is fine`);
+  }
+  for (const allow of ['yes', 'true']) {
+    t.equal(loadConfig({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: allow }).server.host, '0.0.0.0');
+  }
+  t.same(loadConfig({ HOST: '0.0.0.0', API_KEYS: 'k' }).server.apiKeys, ['k']);
+  t.same(loadConfig({ HOST: '0.0.0.0', ADMIN_API_KEYS: 'a' }).server.apiKeys, ['a'], 'an admin key is a key');
+});
+
+t.test('admin keys are API keys too; proxies and the failure limit are parsed', async (t) => {
+  const c = loadConfig({
+    API_KEYS: 'k1,k2',
+    ADMIN_API_KEYS: 'adm, k2',
+    TRUST_PROXY: '10.0.0.1, 192.168.0.0/16,::1',
+    AUTH_FAILURES_PER_MINUTE: '5',
+  });
+  t.same(c.server.apiKeys, ['k1', 'k2', 'adm']);
+  t.same(c.server.adminKeys, ['adm', 'k2']);
+  t.same(c.server.trustProxy, ['10.0.0.1', '192.168.0.0/16', '::1']);
+  t.equal(c.server.authFailuresPerMinute, 5);
+  const d = loadConfig({});
+  t.same(d.server.trustProxy, [], 'no proxy is trusted by default');
+  t.same(d.server.adminKeys, []);
+  t.equal(d.server.authFailuresPerMinute, 20);
 });
