@@ -84,7 +84,7 @@ export default fp<AuthOptions>(
       if (PUBLIC_PATHS.includes(path)) return;
       // Checked before the key, so that past the limit even a right key is refused: a guesser
       // cannot tell from the answer that a guess was right.
-      const blockedMs = (await options.failures?.blockedFor(request.ip)) ?? 0;
+      const blockedMs = options.failures?.blockedFor(request.ip) ?? 0;
       if (blockedMs > 0) {
         const seconds = Math.ceil(blockedMs / 1000);
         reply.header('retry-after', String(seconds));
