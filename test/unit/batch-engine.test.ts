@@ -436,3 +436,10 @@ t.test('values as exports write them: numeric strings, yes/no, percentages with 
     /encrypted_at_rest \(given as encrypted\) is not true or false/,
   ]);
 });
+
+t.test('a batch name never reaches a path outside its root', async (t) => {
+  const { folderIn } = await import('../../processors/batches/folder.ts');
+  t.equal(folderIn('/data/Inputs', 'Sample1'), '/data/Inputs/Sample1');
+  for (const name of ['../../../tmp/x', '..', '.', '', 'a/b', '/etc', 'a/../../b'])
+    t.throws(() => folderIn('/data/Inputs', name), /is not a batch folder name/, JSON.stringify(name));
+});
