@@ -82,8 +82,8 @@ export function sharedWindowStore(options: { redis: Redis; prefix: string; flush
     read(key: string, cb: Callback): void {
       const now = Date.now();
       const c = counters.get(key);
-      if (!c || c.window !== Math.floor(now / windowMs)) return cb(null, { current: 0, ttl: 0 });
-      cb(null, { current: c.shared + c.pending, ttl: ttl(now) });
+      const live = c !== undefined && c.window === Math.floor(now / windowMs);
+      cb(null, live ? { current: c.shared + c.pending, ttl: ttl(now) } : { current: 0, ttl: 0 });
     }
     child(): Store {
       return this;
