@@ -6,7 +6,7 @@
 // scripts/dockhand.js all`); the bench process is only its client.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,15 +69,7 @@ export function defer(fn: () => Promise<unknown> | unknown): () => Promise<void>
 
 async function cleanupAll(): Promise<void> {
   while (cleanups.length > 0) await cleanups[cleanups.length - 1]?.();
-  const left = await docker.listContainers({ all: true, filters: { label: [`${BENCH_LABEL}=${RUN_ID}`] } });
-  await Promise.all(
-    left.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => {}),
-    ),
-  );
+  await removeContainers(`${BENCH_LABEL}=${RUN_ID}`);
   if (process.env.BENCH_KEEP_LOGS) console.log(`logs kept in ${WORKDIR}`);
   else rmSync(WORKDIR, { recursive: true, force: true });
 }
@@ -289,12 +281,15 @@ async function stopServer(child: ChildProcess, exited: Promise<string>, pid: num
     }
   }
   // Containers the server left (only after a SIGKILL): its own, by its host/pid owner label.
-  const left = await docker.listContainers({
-    all: true,
-    filters: { label: [`${OWNER_LABEL}=${hostname()}/${pid}`] },
-  });
+  await removeContainers(`${OWNER_LABEL}=${hostname()}/${pid}`);
+}
+
+/** Removes the containers carrying one label (`key=value`): only ones this bench made or started. */
+async function removeContainers(label: string): Promise<void> {
+  const found = await docker.listContainers({ all: true, filters: { label: [label] } });
+  // Already gone (removed by its own server meanwhile): the goal is reached.
   await Promise.all(
-    left.map((c) =>
+    found.map((c) =>
       docker
         .getContainer(c.Id)
         .remove({ force: true })
@@ -528,9 +523,4 @@ export function runTable(run: Map<string, Figures>, unit = 'per s'): string {
       failedCount(f) === 0 ? '0' : `**${failedCount(f)}** (${describeFailures(f.failures)})`,
     ]),
   );
-}
-
-export function ensureDir(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  return dir;
 }
