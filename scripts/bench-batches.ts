@@ -35,6 +35,8 @@ import {
   failureMessages,
   figures,
   freshPrefix,
+  goal,
+  median,
   mergeFailures,
   REDIS_URL,
   RUNS,
@@ -277,6 +279,11 @@ await runBench('bench:batches', async () => {
       (x) => `${x.toFixed(0)}%`,
     )}`,
   );
+  const engine = median(runs.map((r) => r.engine));
+  const dh = median(runs.map((r) => (r.rows.get(DH) as Figures).perSecond));
+  console.log('');
+  goal('engine alone ≥ 10,000 metric scorings/s (median)', engine.toFixed(0), engine >= 10_000);
+  goal(`Dockhand (${VARIANT.label}) ≥ 200 batches/s (median)`, dh.toFixed(0), dh >= 200);
   const total = mergeFailures(runs.flatMap((r) => [...r.rows.values()].map((f) => f.failures)));
   const failed = Object.values(total).reduce((a, b) => a + b, 0);
   console.log(

@@ -34,6 +34,8 @@ import {
   failure,
   failureMessages,
   freshPrefix,
+  goal,
+  median,
   mergeFailures,
   REDIS_URL,
   RUN_ID,
@@ -209,6 +211,8 @@ const burstLabel = (tag: string, v: Variant) =>
 const NAIVE_LABEL = `(a) naive: container per call (${NAIVE})`;
 const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container (${CHANNEL})`;
 
+const FASTER = '(a)/(d) p50 sequential: × faster than a container per call';
+
 interface RunResult {
   rows: Map<string, Figures>;
   ratios: Record<string, number>;
@@ -239,8 +243,7 @@ async function oneRun(run: number): Promise<RunResult> {
     ratios[`(f)/(c) p50, ${levelLabel(level)}`] = (f.levels.get(level) as Figures).p50 / c;
   }
   const naiveP50 = (rows.get(NAIVE_LABEL) as Figures).p50;
-  ratios['(a)/(d) p50 sequential: × faster than a container per call'] =
-    naiveP50 / (d.levels.get(1) as Figures).p50;
+  ratios[FASTER] = naiveP50 / (d.levels.get(1) as Figures).p50;
   ratios['(a)/(f) p50 sequential'] = naiveP50 / (f.levels.get(1) as Figures).p50;
   console.log('');
   for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.toFixed(2)}`);
@@ -282,6 +285,23 @@ await runBench('bench:functions', async () => {
         (x) => `${x.toFixed(1)}%`,
       )}`,
   );
+  // Goals on npm start's defaults, from the medians over the runs.
+  const med = (label: string, pick: (f: Figures) => number) =>
+    median(runs.map((r) => pick(r.rows.get(label) as Figures)));
+  const seqP50 = med(dhLabel('(d)', DEFAULT_VARIANT, 1), (f) => f.p50);
+  const bound = 2 * (med(CHANNEL_LABEL, (f) => f.p50) + med(rawLabel(1), (f) => f.p50));
+  const faster = median(runs.map((r) => r.ratios[FASTER] as number));
+  const warmShare = median(runs.map((r) => r.warmShare));
+  const at32 = med(dhLabel('(d)', DEFAULT_VARIANT, 32), (f) => f.perSecond);
+  console.log('');
+  goal(
+    '(d) sequential p50 ≤ 2 × ((b) + (c))',
+    `${seqP50.toFixed(2)} ms vs ${bound.toFixed(2)} ms`,
+    seqP50 <= bound,
+  );
+  goal('(a)/(d) at p50 ≥ 100×', `${faster.toFixed(0)}×`, faster >= 100);
+  goal('(e) warm hits ≥ 99%', `${(warmShare * 100).toFixed(1)}%`, warmShare >= 0.99);
+  goal('(d) at concurrency 32 ≥ 500 invocations/s', at32.toFixed(0), at32 >= 500);
   const total = mergeFailures(runs.map((r) => r.failures));
   const failed = Object.values(total).reduce((a, b) => a + b, 0);
   console.log(

@@ -33,6 +33,7 @@ import {
   failureMessages,
   figures,
   freshPrefix,
+  goal,
   median,
   mergeFailures,
   REDIS_URL,
@@ -246,7 +247,7 @@ await runBench('bench:jobs', async () => {
       `Dockhand side: \`node scripts/dockhand.js all\` as a separate process, client over loopback ` +
       `(undici Pool). npm start defaults: ${DEFAULTS_DESCRIPTION}: HTTP_JOBS_CONCURRENCY=${CONCURRENCY}; ` +
       `plus HTTP_JOBS_ALLOWLIST=127.0.0.1 on every server (the target is on loopback). ` +
-      `Raw BullMQ: the same worker concurrency, the same target. Tuned: ${TUNED_VARIANT.label}.`,
+      `Raw BullMQ: the same worker concurrency, the same target. Then ${TUNED_VARIANT.label}.`,
   );
   const targetUrl = await startTarget();
   const runs: RunResult[] = [];
@@ -265,10 +266,11 @@ await runBench('bench:jobs', async () => {
   }
   const shares = runs.map((r) => r.ratios['Dockhand defaults / raw, jobs/s under load'] as number);
   const medianShare = median(shares);
-  console.log(
-    `\nGoal: Dockhand (npm start defaults) ≥ ${GOAL * 100}% of raw throughput under load: median ` +
-      `${(medianShare * 100).toFixed(0)}% — ${medianShare >= GOAL ? 'met' : 'MISSED'} ` +
-      `(runs: ${shares.map((s) => `${(s * 100).toFixed(0)}%`).join(', ')})`,
+  console.log('');
+  goal(
+    `Dockhand (npm start defaults) ≥ ${GOAL * 100}% of raw throughput under load (median)`,
+    `${(medianShare * 100).toFixed(0)}% (runs: ${shares.map((s) => `${(s * 100).toFixed(0)}%`).join(', ')})`,
+    medianShare >= GOAL,
   );
   const total = mergeFailures(runs.flatMap((r) => [...r.rows.values()].map((f) => f.failures)));
   const failed = Object.values(total).reduce((a, b) => a + b, 0);

@@ -338,7 +338,7 @@ export function describeLog(s: LogSummary): string {
   const notable = Object.entries(s.notable)
     .map(([m, n]) => `\n    ${n} × ${m}`)
     .join('');
-  return `server log: ${s.lines} lines (${levels})${notable}`;
+  return `server log: ${s.lines} lines${levels ? ` (${levels})` : ''}${notable}`;
 }
 
 /** An HTTP client to the server: an undici Pool over loopback, keep-alive, bounded waits. */
@@ -482,6 +482,11 @@ export function median(xs: number[]): number {
 export function spread(xs: number[], format: (x: number) => string = ms): string {
   if (xs.length === 0) return '–';
   return `${format(Math.min(...xs))} / ${format(median(xs))} / ${format(Math.max(...xs))}`;
+}
+
+/** A goal, printed with its figure and whether it was met: never asserted. */
+export function goal(what: string, figure: string, met: boolean): void {
+  console.log(`Goal: ${what}: ${figure} — ${met ? 'met' : 'MISSED'}`);
 }
 
 /** A markdown table with padded columns, ready to paste. */
