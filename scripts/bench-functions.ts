@@ -1,100 +1,132 @@
-// npm run bench:functions — one run, same machine:
-//   (a) naive: create + start + wait + remove a container per call (node -e, same image)
-//   (b) the bootstrap channel alone on a warm container (framed stdin/stdout round trip)
-//   (c) raw BullMQ round trip: add → no-op worker → completed event
-//   (d) Dockhand: POST /functions/:name/invoke through the gateway, sequential and at 8/32
-//   plus warm hits over calls spread across 3 functions with POOL_MIN_IDLE=2.
-// Env: BENCH_SEQ (default 500), BENCH_LOAD (calls per concurrency level, default 2000),
-//      BENCH_NAIVE (default 20), BENCH_WARM_CALLS (default 1000).
-import { randomBytes } from 'node:crypto';
+// npm run bench:functions — what a user of `npm start` gets from a no-op node20 function
+// (`async () => ({ ok: true })`, 128 MB), beside its baselines, in one run. BENCH_RUNS runs
+// (default 3), each on fresh servers; per-run tables, then min / median / max.
+//   (a) naive: docker create + start + wait + remove per call (node -e, same image)
+//   (b) the bootstrap channel alone on a warm 128 MB container (framed stdin/stdout)
+//   (c) raw BullMQ round trip: add → no-op Worker → completed event (QueueEvents); the worker
+//       has FUNCTIONS_CONCURRENCY's default; 1, 8 and 32 calls in flight
+//   (d) Dockhand: POST /functions/noop/invoke to `node scripts/dockhand.js all`, a separate
+//       process with npm start's defaults (auth on, rate limit on, LOG_LEVEL=info, default
+//       pool and concurrencies); 1, 8 and 32 calls in flight
+//   (e) warm hits on that fresh server: calls spread at random over more functions than it
+//       keeps warm (POOL_MIN_IDLE), one at a time
+//   (f) (d) again on a fresh server with the tuned variant, labelled
+// Every call must succeed; failures are counted by cause (429, 503, 504, …) and shouted.
+// Env: BENCH_RUNS (3), BENCH_SEQ (calls at concurrency 1, 500), BENCH_LOAD (calls at 8 and 32,
+//      2000), BENCH_NAIVE (20), BENCH_CHANNEL (1000), BENCH_WARM_CALLS (600),
+//      BENCH_WARM_FUNCTIONS (6), BENCH_COLD_BURST (100), BENCH_DEADLINE_SECONDS (900),
+//      BENCH_KEEP_LOGS (keep the servers' logs).
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { Pool } from 'undici';
-import { loadConfig } from '../core/config.ts';
-import { startRole } from '../roles/index.ts';
+import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
-import { wipePrefix } from '../test/helpers/env.ts';
+import {
+  apiClient,
+  BENCH_LABEL,
+  DEFAULT_VARIANT,
+  DEFAULTS,
+  DEFAULTS_DESCRIPTION,
+  defer,
+  describeLog,
+  docker,
+  envInt,
+  type Figures,
+  failure,
+  failureMessages,
+  freshPrefix,
+  goal,
+  median,
+  mergeFailures,
+  REDIS_URL,
+  RUN_ID,
+  RUNS,
+  runBench,
+  runTable,
+  shoutFailures,
+  spread,
+  startServer,
+  summaryTable,
+  TUNED_VARIANT,
+  timed,
+  type Variant,
+} from './bench-kit.ts';
 
-const SEQ = Number(process.env.BENCH_SEQ ?? 500);
-const LOAD = Number(process.env.BENCH_LOAD ?? 2000);
-const NAIVE = Number(process.env.BENCH_NAIVE ?? 20);
-const WARM_CALLS = Number(process.env.BENCH_WARM_CALLS ?? 1000);
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const IMAGE = 'dockhand-runtime-node20:local';
+const SEQ = envInt('BENCH_SEQ', 500);
+const LOAD = envInt('BENCH_LOAD', 2000);
+const NAIVE = envInt('BENCH_NAIVE', 20);
+const CHANNEL = envInt('BENCH_CHANNEL', 1000);
+const WARM_CALLS = envInt('BENCH_WARM_CALLS', 600);
+const WARM_FUNCTIONS = envInt('BENCH_WARM_FUNCTIONS', 6);
+const COLD_BURST = envInt('BENCH_COLD_BURST', 100);
+const LEVELS = [1, 8, 32] as const;
+const callsAt = (level: number) => (level === 1 ? SEQ : LOAD);
+const NODE20 = runtimeCatalog({
+  node20: process.env.RUNTIME_IMAGE_NODE20 ?? DEFAULTS.functions.images.node20,
+  python3: process.env.RUNTIME_IMAGE_PYTHON3 ?? DEFAULTS.functions.images.python3,
+}).node20;
+const HANDLER = 'exports.handler = async () => ({ ok: true });';
+const WORKER_CONCURRENCY = DEFAULTS.functions.concurrency;
 
-interface Figures {
-  p50: number;
-  p99: number;
-  perSecond: number;
-}
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-};
-const figures = (lat: number[], seconds: number): Figures => ({
-  p50: pct(lat, 50),
-  p99: pct(lat, 99),
-  perSecond: lat.length / seconds,
-});
-
-async function timed(n: number, concurrency: number, call: () => Promise<void>): Promise<Figures> {
-  const lat: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < n) {
-        const s = performance.now();
-        await call();
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  return figures(lat, (performance.now() - t0) / 1000);
-}
-
-async function naive(docker: Docker): Promise<Figures> {
+async function naive(): Promise<Figures> {
   return timed(NAIVE, 1, async () => {
     const c = await docker.createContainer({
-      Image: IMAGE,
+      Image: NODE20.image,
       Cmd: ['/usr/bin/node', '-e', 'process.stdout.write(JSON.stringify({ok:true}))'],
       HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
-      Labels: { 'dockhand.bench': '1' },
+      Labels: { [BENCH_LABEL]: RUN_ID },
     });
-    await c.start();
-    await c.wait();
-    await c.remove({ force: true });
+    try {
+      await c.start();
+      await c.wait();
+    } finally {
+      await c.remove({ force: true });
+    }
+    return undefined;
   });
 }
 
-async function channel(docker: Docker): Promise<Figures> {
+async function channel(): Promise<Figures> {
   const driver = new DockerSandboxDriver(docker, `bench/${process.pid}`);
   const sandbox = await driver.create({
-    image: IMAGE,
-    cmd: ['/usr/bin/node', '/opt/dockhand/bootstrap.mjs'],
-    memoryMb: 512,
+    image: NODE20.image,
+    cmd: NODE20.cmd,
+    memoryMb: 128,
+    labels: { [BENCH_LABEL]: RUN_ID },
   });
+  const destroy = defer(() => sandbox.destroy());
   await sandbox.channel.waitFor('ready');
   await sandbox.channel.request({
     type: 'load',
-    files: { 'index.js': Buffer.from('exports.handler = async () => ({ ok: true });').toString('base64') },
+    files: { 'index.js': Buffer.from(HANDLER).toString('base64') },
     handler: 'index.handler',
   });
-  for (let i = 0; i < 200; i++) await sandbox.channel.request({ type: 'invoke', event: {}, context: {} });
-  const f = await timed(SEQ * 2, 1, async () => {
-    await sandbox.channel.request({ type: 'invoke', event: {}, context: {} });
-  });
-  await sandbox.destroy();
+  const invoke = async () => {
+    const out = await sandbox.channel.request({ type: 'invoke', event: {}, context: {} });
+    return out.ok ? undefined : 'invoke failed';
+  };
+  await timed(200, 1, invoke); // warm-up
+  const f = await timed(CHANNEL, 1, invoke);
+  await destroy();
   return f;
 }
 
-async function bullmq(): Promise<Figures> {
-  const prefix = `bench-rt-${randomBytes(4).toString('hex')}`;
+/** (c) at each concurrency level, on one queue and one worker. */
+async function bullmq(): Promise<Map<number, Figures>> {
+  const prefix = freshPrefix('rt');
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('rt', { connection, prefix });
   const events = new QueueEvents('rt', { connection: { url: REDIS_URL }, prefix });
-  const worker = new Worker('rt', async () => ({ ok: true }), { connection, prefix });
+  const worker = new Worker('rt', async () => ({ ok: true }), {
+    connection,
+    prefix,
+    concurrency: WORKER_CONCURRENCY,
+  });
+  const close = defer(async () => {
+    await worker.close();
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+  });
   await events.waitUntilReady();
   const waiters = new Map<string, () => void>();
   events.on('completed', ({ jobId }) => waiters.get(jobId)?.());
@@ -105,116 +137,178 @@ async function bullmq(): Promise<Figures> {
     await queue.add('rt', {}, { jobId: id, removeOnComplete: true });
     await done;
     waiters.delete(id);
+    return undefined;
   };
-  for (let w = 0; w < 100; w++) await call();
-  const f = await timed(SEQ, 1, call);
-  await worker.close();
-  await events.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  connection.disconnect();
-  return f;
+  await timed(100, 8, call); // warm-up
+  const out = new Map<number, Figures>();
+  for (const level of LEVELS) out.set(level, await timed(callsAt(level), level, call));
+  await close();
+  return out;
 }
 
-async function dockhand() {
-  const prefix = `bench-fn-${randomBytes(4).toString('hex')}`;
-  const config = loadConfig({
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    RATE_LIMIT_PER_MINUTE: '0',
-    POOL_MIN_IDLE: '2',
-    POOL_MAX: '48',
-    FUNCTIONS_CONCURRENCY: '64',
-  });
-  const running = await startRole('all', config, { listen: true });
-  const client = new Pool(running.url as string, { connections: 64, pipelining: 1 });
-  const request = async (method: 'PUT' | 'POST', path: string, body: unknown) => {
-    const res = await client.request({
-      method,
-      path,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const json = (await res.body.json()) as Record<string, unknown>;
-    if (res.statusCode >= 300) throw new Error(`${path}: ${res.statusCode} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const deploy = (name: string, concurrency: number) =>
-    request('PUT', `/functions/${name}`, {
+interface DockhandFigures {
+  levels: Map<number, Figures>;
+  warm?: { calls: number; warm: number; failures: Record<string, number> };
+  /** The first calls to the just-deployed function, at concurrency 32: containers are made here. */
+  coldBurst: Figures;
+  readySeconds: number;
+}
+
+/** (d) and (e) on a fresh server of the given variant; (e) only when asked. */
+async function dockhand(variant: Variant, withWarmHits: boolean): Promise<DockhandFigures> {
+  const server = await startServer(variant);
+  const api = apiClient(server, 32);
+  const deploy = async (name: string) => {
+    // The README's deploy: concurrency left to the API's default.
+    const res = await api.call('PUT', `/functions/${name}`, {
       runtime: 'node20',
       handler: 'index.handler',
       memoryMb: 128,
       timeoutMs: 5000,
-      concurrency,
-      code: { files: { 'index.js': 'exports.handler = async () => ({ ok: true });' } },
+      code: { files: { 'index.js': HANDLER } },
     });
+    if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${JSON.stringify(res.json)}`);
+  };
+  let cold = 0;
   const invoke = async (name: string) => {
-    const out = await request('POST', `/functions/${name}/invoke`, {});
-    if (out.status !== 'SUCCESS') throw new Error(JSON.stringify(out));
-    return out;
+    const res = await api.call('POST', `/functions/${name}/invoke`, {});
+    if (res.status !== 200) return failure(`${res.status} ${String(res.json.error)}`, res.json.message);
+    if (res.json.status !== 'SUCCESS')
+      return failure(`200 ${String(res.json.status)}`, JSON.stringify(res.json));
+    if (res.json.coldStart !== false) cold++;
+    return undefined;
   };
 
-  // Warm hits first, on a fresh pool: 3 functions, calls spread at random, one at a time.
-  for (const n of ['f1', 'f2', 'f3']) await deploy(n, 8);
-  let warm = 0;
-  let specialised = 0;
-  for (let i = 0; i < WARM_CALLS; i++) {
-    const out = await invoke(`f${1 + Math.floor(Math.random() * 3)}`);
-    if (!out.coldStart) warm++;
+  let warm: DockhandFigures['warm'];
+  if (withWarmHits) {
+    const names = Array.from({ length: WARM_FUNCTIONS }, (_, k) => `f${k + 1}`);
+    for (const name of names) await deploy(name);
+    const f = await timed(WARM_CALLS, 1, () =>
+      invoke(names[Math.floor(Math.random() * names.length)] as string),
+    );
+    warm = { calls: WARM_CALLS, warm: f.ok - cold, failures: f.failures };
   }
-  const metrics = await (await client.request({ method: 'GET', path: '/metrics' })).body.text();
-  specialised = Number(
-    /dockhand_warm_starts_total\{runtime="node20",kind="specialised"\} (\d+)/.exec(metrics)?.[1] ?? 0,
+  await deploy('noop');
+  // Containers for the concurrent levels are made (cold) here: reported, but not in the levels.
+  const coldBurst = await timed(COLD_BURST, 32, () => invoke('noop'));
+  const levels = new Map<number, Figures>();
+  for (const level of LEVELS) levels.set(level, await timed(callsAt(level), level, () => invoke('noop')));
+  await api.close();
+  console.log(
+    `${variant.label}: ready in ${server.readySeconds.toFixed(1)} s; ${describeLog(await server.stop())}`,
   );
-
-  await deploy('noop', 64);
-  for (let i = 0; i < 64; i++) await invoke('noop'); // first call specialises a container
-  // Containers for the concurrent runs are made (cold) here, outside the timing.
-  await timed(256, 32, async () => {
-    await invoke('noop');
-  });
-  const seq = await timed(SEQ, 1, async () => {
-    await invoke('noop');
-  });
-  const c8 = await timed(LOAD, 8, async () => {
-    await invoke('noop');
-  });
-  const c32 = await timed(LOAD, 32, async () => {
-    await invoke('noop');
-  });
-  await client.close();
-  await running.close();
-  await wipePrefix(prefix);
-  return { seq, c8, c32, warm, specialised };
+  return { levels, warm, coldBurst, readySeconds: server.readySeconds };
 }
 
-const docker = new Docker();
-const a = await naive(docker);
-const b = await channel(docker);
-const c = await bullmq();
-const d = await dockhand();
-const row = (name: string, f: Figures) =>
-  `| ${name} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} | ${f.perSecond.toFixed(0)} |`;
-console.log('\n| path | p50 ms | p99 ms | per second |\n|---|---|---|---|');
-console.log(row(`(a) naive: container per call (${NAIVE} calls)`, a));
-console.log(row(`(b) bootstrap channel, warm container (${SEQ * 2} calls)`, b));
-console.log(row(`(c) raw BullMQ round trip (${SEQ} jobs)`, c));
-console.log(row(`(d) Dockhand invoke via gateway, sequential (${SEQ})`, d.seq));
-console.log(row(`(d) Dockhand invoke, concurrency 8 (${LOAD})`, d.c8));
-console.log(row(`(d) Dockhand invoke, concurrency 32 (${LOAD})`, d.c32));
-const bound = 2 * (b.p50 + c.p50);
-console.log(
-  `\n(d) p50 ${d.seq.p50.toFixed(2)} ms vs 2 × ((b) + (c)) = ${bound.toFixed(2)} ms — ${d.seq.p50 <= bound ? 'met' : 'NOT met'}`,
-);
-console.log(
-  `(a) / (d) at p50: ${(a.p50 / d.seq.p50).toFixed(0)}× (goal ≥ 100×) — ${a.p50 / d.seq.p50 >= 100 ? 'met' : 'NOT met'}`,
-);
-console.log(
-  `warm hits: ${d.warm}/${WARM_CALLS} = ${((d.warm / WARM_CALLS) * 100).toFixed(1)}% (goal ≥ 99%; ${d.specialised} of them specialised a generic container)`,
-);
-console.log(
-  `no-op at concurrency 32: ${d.c32.perSecond.toFixed(0)} invocations/s (goal ≥ 500) — ${d.c32.perSecond >= 500 ? 'met' : 'NOT met'}`,
-);
-process.exit(0);
+const levelLabel = (level: number) =>
+  level === 1 ? `sequential (${SEQ})` : `concurrency ${level} (${LOAD})`;
+const rawLabel = (level: number) =>
+  `(c) raw BullMQ round trip, ${levelLabel(level)}, worker concurrency ${WORKER_CONCURRENCY}`;
+const dhLabel = (tag: string, v: Variant, level: number) =>
+  `${tag} Dockhand, ${v.label}, ${levelLabel(level)}`;
+const burstLabel = (tag: string, v: Variant) =>
+  `${tag} cold burst: first ${COLD_BURST} calls to a just-deployed function, ${v.label}, concurrency 32`;
+const NAIVE_LABEL = `(a) naive: container per call (${NAIVE})`;
+const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container (${CHANNEL})`;
+
+const FASTER = '(a)/(d) p50 sequential: × faster than a container per call';
+
+interface RunResult {
+  rows: Map<string, Figures>;
+  ratios: Record<string, number>;
+  warmShare: number;
+  failures: Record<string, number>;
+}
+
+async function oneRun(run: number): Promise<RunResult> {
+  console.log(`\n## Run ${run} of ${RUNS}\n`);
+  const rows = new Map<string, Figures>();
+  rows.set(NAIVE_LABEL, await naive());
+  rows.set(CHANNEL_LABEL, await channel());
+  const raw = await bullmq();
+  for (const level of LEVELS) rows.set(rawLabel(level), raw.get(level) as Figures);
+  const d = await dockhand(DEFAULT_VARIANT, true);
+  rows.set(burstLabel('(d)', DEFAULT_VARIANT), d.coldBurst);
+  for (const level of LEVELS)
+    rows.set(dhLabel('(d)', DEFAULT_VARIANT, level), d.levels.get(level) as Figures);
+  const f = await dockhand(TUNED_VARIANT, false);
+  rows.set(burstLabel('(f)', TUNED_VARIANT), f.coldBurst);
+  for (const level of LEVELS) rows.set(dhLabel('(f)', TUNED_VARIANT, level), f.levels.get(level) as Figures);
+
+  console.log(`\n${runTable(rows)}`);
+  const ratios: Record<string, number> = {};
+  for (const level of LEVELS) {
+    const c = (raw.get(level) as Figures).p50;
+    ratios[`(d)/(c) p50, ${levelLabel(level)}`] = (d.levels.get(level) as Figures).p50 / c;
+    ratios[`(f)/(c) p50, ${levelLabel(level)}`] = (f.levels.get(level) as Figures).p50 / c;
+  }
+  const naiveP50 = (rows.get(NAIVE_LABEL) as Figures).p50;
+  ratios[FASTER] = naiveP50 / (d.levels.get(1) as Figures).p50;
+  ratios['(a)/(f) p50 sequential'] = naiveP50 / (f.levels.get(1) as Figures).p50;
+  console.log('');
+  for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.toFixed(2)}`);
+  const w = d.warm as NonNullable<DockhandFigures['warm']>;
+  const warmShare = w.warm / w.calls;
+  console.log(
+    `- (e) warm hits: ${w.warm}/${w.calls} calls answered coldStart: false (${(warmShare * 100).toFixed(1)}%), ` +
+      `${WARM_FUNCTIONS} functions, POOL_MIN_IDLE=${DEFAULTS.docker.poolMinIdle} (default)`,
+  );
+
+  for (const [label, fig] of rows) shoutFailures(`run ${run}, ${label}`, fig);
+  shoutFailures(`run ${run}, (e) warm hits`, { calls: w.calls, failures: w.failures });
+  const failures = mergeFailures([...[...rows.values()].map((x) => x.failures), w.failures]);
+  return { rows, ratios, warmShare, failures };
+}
+
+await runBench('bench:functions', async () => {
+  console.log(
+    `# bench:functions — no-op node20 function, 128 MB, ${RUNS} runs (min / median / max)\n\n` +
+      `Dockhand side: \`node scripts/dockhand.js all\` as a separate process, client over loopback ` +
+      `(undici Pool). npm start defaults: ${DEFAULTS_DESCRIPTION}: POOL_MIN_IDLE=${DEFAULTS.docker.poolMinIdle}, POOL_MAX=${DEFAULTS.functions.poolMax}, ` +
+      `FUNCTIONS_CONCURRENCY=${DEFAULTS.functions.concurrency}; the function deployed as in the README ` +
+      `(its concurrency left to the API default). Before the levels of (d) and (f), a cold burst of ` +
+      `${COLD_BURST} calls at concurrency 32 makes the containers; it is reported on its own row.`,
+  );
+  const runs: RunResult[] = [];
+  for (let run = 1; run <= RUNS; run++) runs.push(await oneRun(run));
+
+  console.log(`\n## Summary over ${RUNS} runs: min / median / max\n`);
+  console.log(summaryTable(runs.map((r) => r.rows)));
+  console.log('');
+  for (const key of Object.keys(runs[0]?.ratios ?? {})) {
+    console.log(`- ${key}: ${spread(runs.map((r) => r.ratios[key] as number))}`);
+  }
+  console.log(
+    `- (e) warm hits (coldStart: false), ${WARM_CALLS} calls over ${WARM_FUNCTIONS} functions: ` +
+      `${spread(
+        runs.map((r) => r.warmShare * 100),
+        (x) => `${x.toFixed(1)}%`,
+      )}`,
+  );
+  // Goals on npm start's defaults, from the medians over the runs.
+  const med = (label: string, pick: (f: Figures) => number) =>
+    median(runs.map((r) => pick(r.rows.get(label) as Figures)));
+  const seqP50 = med(dhLabel('(d)', DEFAULT_VARIANT, 1), (f) => f.p50);
+  const bound = 2 * (med(CHANNEL_LABEL, (f) => f.p50) + med(rawLabel(1), (f) => f.p50));
+  const faster = median(runs.map((r) => r.ratios[FASTER] as number));
+  const warmShare = median(runs.map((r) => r.warmShare));
+  const at32 = med(dhLabel('(d)', DEFAULT_VARIANT, 32), (f) => f.perSecond);
+  console.log('');
+  goal(
+    '(d) sequential p50 ≤ 2 × ((b) + (c))',
+    `${seqP50.toFixed(2)} ms vs ${bound.toFixed(2)} ms`,
+    seqP50 <= bound,
+  );
+  goal('(a)/(d) at p50 ≥ 100×', `${faster.toFixed(0)}×`, faster >= 100);
+  goal('(e) warm hits ≥ 99%', `${(warmShare * 100).toFixed(1)}%`, warmShare >= 0.99);
+  goal('(d) at concurrency 32 ≥ 500 invocations/s', at32.toFixed(0), at32 >= 500);
+  const total = mergeFailures(runs.map((r) => r.failures));
+  const failed = Object.values(total).reduce((a, b) => a + b, 0);
+  console.log(
+    failed === 0
+      ? '\nEvery call succeeded.'
+      : `\n!!! ${failed} CALLS FAILED over ${RUNS} runs: ${Object.entries(total)
+          .map(([k, n]) => `${k} ×${n}`)
+          .join(', ')} — every call should succeed !!!\nFirst message of each cause:\n${failureMessages()}`,
+  );
+});

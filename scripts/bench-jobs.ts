@@ -1,45 +1,73 @@
-// npm run bench:jobs — raw BullMQ versus Dockhand end to end, same machine, same run.
+// npm run bench:jobs — HTTP jobs as a user of `npm start` gets them, beside raw BullMQ, in one
+// run. BENCH_RUNS runs (default 3), each on fresh servers; per-run tables, then min / median / max.
 //
-// Both sides fetch the same loopback HTTP server (a child process, so it does not share our
-// event loop) with the same worker concurrency, and both are timed the same way: from the
-// moment a job is handed in (queue.add / POST /jobs) to its `completed` event.
+// Both sides fetch the same loopback HTTP server (a child process) with the same worker
+// concurrency (HTTP_JOBS_CONCURRENCY's default), and both are timed the same way: from the
+// moment a job is handed in to its `completed` event, seen by the bench over QueueEvents.
 //   raw:      queue.add → Worker(processor = undici request) → completed
-//   dockhand: POST /jobs (HTTP, auth-free, schema-checked) → enqueue → Worker(safe fetch with
-//             SSRF guard, 1 MiB cap, progress) → completed
-// Env: BENCH_JOBS (default 3000), BENCH_CONCURRENCY (worker concurrency, default 10),
-//      BENCH_IN_FLIGHT (client-side outstanding submissions, default 50),
-//      BENCH_SEQUENTIAL (jobs of the one-at-a-time latency run, default 300).
+//   Dockhand: POST /jobs to `node scripts/dockhand.js all`, a separate process with npm start's
+//             defaults (auth on, rate limit on, LOG_LEVEL=info) → enqueue → Worker (SSRF-guarded
+//             fetch, 1 MiB cap, progress) → completed
+//   tuned:    Dockhand again on a fresh server, with the tuned variant, labelled
+// HTTP_JOBS_ALLOWLIST=127.0.0.1 is set on every Dockhand server: without it the loopback target
+// is refused, as it should be. Every job must succeed; failures are counted and shouted.
+// Env: BENCH_RUNS (3), BENCH_JOBS (jobs under load, 3000), BENCH_IN_FLIGHT (client-side
+//      outstanding submissions under load, 50), BENCH_SEQUENTIAL (one-at-a-time jobs, 300),
+//      BENCH_DEADLINE_SECONDS (900), BENCH_KEEP_LOGS.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Pool, request } from 'undici';
-import { loadConfig } from '../core/config.ts';
-import { startRole } from '../roles/index.ts';
-import { wipePrefix } from '../test/helpers/env.ts';
+import { request } from 'undici';
+import { coerceError, errorCode } from '../core/errors.ts';
+import {
+  apiClient,
+  DEFAULT_VARIANT,
+  DEFAULTS,
+  DEFAULTS_DESCRIPTION,
+  defer,
+  describeLog,
+  envInt,
+  type Figures,
+  failure,
+  failureMessages,
+  figures,
+  freshPrefix,
+  goal,
+  median,
+  mergeFailures,
+  REDIS_URL,
+  RUNS,
+  runBench,
+  runTable,
+  shoutFailures,
+  spread,
+  startServer,
+  summaryTable,
+  TUNED_VARIANT,
+  type Variant,
+} from './bench-kit.ts';
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 3000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
-const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 50);
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 300);
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const JOBS = envInt('BENCH_JOBS', 3000);
+const IN_FLIGHT = envInt('BENCH_IN_FLIGHT', 50);
+const SEQUENTIAL = envInt('BENCH_SEQUENTIAL', 300);
+const CONCURRENCY = DEFAULTS.httpJobs.concurrency;
+const GOAL = 0.8;
+/** How long the last jobs may take to finish once every job is handed in. */
+const DRAIN_MS = 120_000;
 
-interface Figures {
-  jobsPerSecond: number;
-  p50: number;
-  p99: number;
-}
-
-async function startTarget(): Promise<{ url: string; stop(): void }> {
+async function startTarget(): Promise<string> {
   const code = `require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  defer(() => {
+    if (child.exitCode === null) child.kill();
+  });
   const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
-  return { url: `http://127.0.0.1:${chunk.toString().trim()}/`, stop: () => child.kill() };
+  return `http://127.0.0.1:${chunk.toString().trim()}/`;
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+/** A submission answers the job's id, or why it was not accepted. */
+type Submit = () => Promise<{ id: string } | { failed: string }>;
 
 /**
  * Submits `jobs` jobs from `inFlight` client loops and times each from hand-in to its
@@ -49,45 +77,83 @@ const percentile = (sorted: number[], p: number) =>
  */
 async function measure(
   events: QueueEvents,
-  submit: () => Promise<string>,
+  submit: Submit,
   jobs: number,
   inFlight: number,
   closedLoop = false,
 ): Promise<Figures> {
-  const done = new Map<string, number>();
+  const finished = new Map<string, { at: number; failed?: string }>();
   const waiters = new Map<string, () => void>();
-  events.on('completed', ({ jobId }) => {
-    done.set(jobId, performance.now());
+  const settle = (jobId: string, failed?: string) => {
+    finished.set(jobId, { at: performance.now(), failed });
     waiters.get(jobId)?.();
-  });
-  const finished = (id: string) =>
-    new Promise<number>((resolve) => {
-      const at = done.get(id);
-      if (at !== undefined) return resolve(at);
-      waiters.set(id, () => resolve(done.get(id) as number));
+  };
+  const onCompleted = ({ jobId }: { jobId: string }) => settle(jobId);
+  const onFailed = ({ jobId, failedReason }: { jobId: string; failedReason: string }) =>
+    settle(jobId, failure('job failed', failedReason));
+  events.on('completed', onCompleted);
+  events.on('failed', onFailed);
+  const outcome = (id: string) =>
+    new Promise<{ at: number; failed?: string }>((resolve) => {
+      const done = finished.get(id);
+      if (done) return resolve(done);
+      waiters.set(id, () => resolve(finished.get(id) as { at: number; failed?: string }));
     });
-  const latencies: Promise<number>[] = [];
+  const latencies: number[] = [];
+  const failures: Record<string, number> = {};
+  const fail = (cause: string) => {
+    failures[cause] = (failures[cause] ?? 0) + 1;
+  };
+  const pending: Promise<void>[] = [];
   const t0 = performance.now();
+  let last = t0;
   let next = 0;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next++ < jobs) {
         const before = performance.now();
-        const id = await submit();
-        const latency = finished(id).then((at) => at - before);
-        latencies.push(latency);
-        if (closedLoop) await latency;
+        let accepted: Awaited<ReturnType<Submit>>;
+        try {
+          accepted = await submit();
+        } catch (err) {
+          accepted = { failed: errorCode(err) ?? coerceError(err).name };
+        }
+        if ('failed' in accepted) {
+          fail(accepted.failed);
+          continue;
+        }
+        const done = outcome(accepted.id).then(({ at, failed }) => {
+          if (failed) return fail(failed);
+          latencies.push(at - before);
+          last = Math.max(last, at);
+        });
+        pending.push(done);
+        if (closedLoop) await done;
       }
     }),
   );
-  const sorted = (await Promise.all(latencies)).sort((a, b) => a - b);
-  const elapsed = (performance.now() - t0) / 1000;
-  events.removeAllListeners('completed');
-  return { jobsPerSecond: jobs / elapsed, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    Promise.all(pending).then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), DRAIN_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  events.off('completed', onCompleted);
+  events.off('failed', onFailed);
+  const settled = latencies.length + Object.values(failures).reduce((a, b) => a + b, 0);
+  if (!drained) failures[`no result within ${DRAIN_MS / 1000} s`] = jobs - settled;
+  return figures(latencies, (last - t0) / 1000, jobs, failures);
 }
 
+const LOAD = `load (${JOBS} jobs, ${IN_FLIGHT} in flight)`;
+const SEQ = `sequential (${SEQUENTIAL} jobs, one at a time)`;
+const RAW = `raw BullMQ (add → worker fetch), worker concurrency ${CONCURRENCY}`;
+const dhLabel = (v: Variant) => `Dockhand ${v.label} (POST /jobs → completed)`;
+
 async function raw(targetUrl: string): Promise<[Figures, Figures]> {
-  const prefix = `bench-raw-${randomBytes(4).toString('hex')}`;
+  const prefix = freshPrefix('raw');
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('http-jobs', { connection, prefix });
   const events = new QueueEvents('http-jobs', { connection: { url: REDIS_URL }, prefix });
@@ -99,85 +165,120 @@ async function raw(targetUrl: string): Promise<[Figures, Figures]> {
     },
     { connection, prefix, concurrency: CONCURRENCY },
   );
+  const close = defer(async () => {
+    await worker.close();
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+  });
   await events.waitUntilReady();
   let n = 0;
-  const submit = async () => {
+  const submit: Submit = async () => {
     const job = await queue.add(
       'http-jobs',
       { url: targetUrl },
       { jobId: `j${n++}`, removeOnComplete: { count: 10_000 } },
     );
-    return String(job.id);
+    return { id: String(job.id) };
   };
-  const figures: [Figures, Figures] = [
+  const out: [Figures, Figures] = [
     await measure(events, submit, JOBS, IN_FLIGHT),
     await measure(events, submit, SEQUENTIAL, 1, true),
   ];
-  await worker.close();
-  await events.close();
-  await queue.close();
-  connection.disconnect();
-  await wipePrefix(prefix);
-  return figures;
+  await close();
+  return out;
 }
 
-async function dockhand(targetUrl: string): Promise<[Figures, Figures]> {
-  const prefix = `bench-dh-${randomBytes(4).toString('hex')}`;
-  const config = loadConfig({
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    RATE_LIMIT_PER_MINUTE: '0',
-    HTTP_JOBS_ALLOWLIST: '127.0.0.1',
-    HTTP_JOBS_CONCURRENCY: String(CONCURRENCY),
-  });
-  const running = await startRole('all', config, { listen: true });
-  const client = new Pool(running.url as string, { connections: IN_FLIGHT });
-  const events = new QueueEvents('http-jobs', { connection: { url: REDIS_URL }, prefix });
+async function dockhand(variant: Variant, targetUrl: string): Promise<[Figures, Figures]> {
+  const server = await startServer(variant, { env: { HTTP_JOBS_ALLOWLIST: '127.0.0.1' } });
+  const api = apiClient(server, IN_FLIGHT);
+  const events = new QueueEvents('http-jobs', { connection: { url: REDIS_URL }, prefix: server.prefix });
+  const closeEvents = defer(() => events.close());
   await events.waitUntilReady();
-  const body = JSON.stringify({ url: targetUrl });
-  const submit = async () => {
-    const res = await client.request({
-      method: 'POST',
-      path: '/jobs',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    if (res.statusCode !== 202)
-      throw new Error(`POST /jobs answered ${res.statusCode}: ${await res.body.text()}`);
-    return ((await res.body.json()) as { id: string }).id;
+  const submit: Submit = async () => {
+    const res = await api.call('POST', '/jobs', { url: targetUrl });
+    if (res.status !== 202)
+      return { failed: failure(`${res.status} ${String(res.json.error)}`, res.json.message) };
+    return { id: String(res.json.id) };
   };
-  const figures: [Figures, Figures] = [
+  const out: [Figures, Figures] = [
     await measure(events, submit, JOBS, IN_FLIGHT),
     await measure(events, submit, SEQUENTIAL, 1, true),
   ];
-  await events.close();
-  await client.close();
-  await running.close();
-  await wipePrefix(prefix);
-  return figures;
+  await closeEvents();
+  await api.close();
+  console.log(
+    `${variant.label}: ready in ${server.readySeconds.toFixed(1)} s; ${describeLog(await server.stop())}`,
+  );
+  return out;
 }
 
-const target = await startTarget();
-try {
-  const [rawLoad, rawSeq] = await raw(target.url);
-  const [dhLoad, dhSeq] = await dockhand(target.url);
-  const row = (name: string, f: Figures) =>
-    `| ${name} | ${f.jobsPerSecond.toFixed(0)} | ${f.p50.toFixed(2)} | ${f.p99.toFixed(2)} |`;
-  console.log(`\nLoad: ${JOBS} jobs, worker concurrency ${CONCURRENCY}, ${IN_FLIGHT} submissions in flight`);
-  console.log('| side | jobs/s | p50 ms | p99 ms |\n|---|---|---|---|');
-  console.log(row('raw BullMQ (add → worker fetch)', rawLoad));
-  console.log(row('Dockhand (POST /jobs → succeeded)', dhLoad));
-  console.log(`\nSequential: ${SEQUENTIAL} jobs, one at a time (latency without a backlog)`);
-  console.log('| side | jobs/s | p50 ms | p99 ms |\n|---|---|---|---|');
-  console.log(row('raw BullMQ', rawSeq));
-  console.log(row('Dockhand', dhSeq));
-  const ratio = dhLoad.jobsPerSecond / rawLoad.jobsPerSecond;
-  console.log(
-    `\nDockhand / raw throughput under load: ${(ratio * 100).toFixed(0)}% (goal ≥ 50%) — ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
-  );
-} finally {
-  target.stop();
+interface RunResult {
+  rows: Map<string, Figures>;
+  ratios: Record<string, number>;
 }
-process.exit(0);
+
+async function oneRun(run: number, targetUrl: string): Promise<RunResult> {
+  console.log(`\n## Run ${run} of ${RUNS}\n`);
+  const rows = new Map<string, Figures>();
+  const [rawLoad, rawSeq] = await raw(targetUrl);
+  const [dhLoad, dhSeq] = await dockhand(DEFAULT_VARIANT, targetUrl);
+  const [tunedLoad, tunedSeq] = await dockhand(TUNED_VARIANT, targetUrl);
+  rows.set(`${RAW}, ${LOAD}`, rawLoad);
+  rows.set(`${dhLabel(DEFAULT_VARIANT)}, ${LOAD}`, dhLoad);
+  rows.set(`${dhLabel(TUNED_VARIANT)}, ${LOAD}`, tunedLoad);
+  rows.set(`${RAW}, ${SEQ}`, rawSeq);
+  rows.set(`${dhLabel(DEFAULT_VARIANT)}, ${SEQ}`, dhSeq);
+  rows.set(`${dhLabel(TUNED_VARIANT)}, ${SEQ}`, tunedSeq);
+  console.log(`\n${runTable(rows, 'jobs/s')}\n`);
+  const ratios = {
+    'Dockhand defaults / raw, jobs/s under load': dhLoad.perSecond / rawLoad.perSecond,
+    'Dockhand tuned / raw, jobs/s under load': tunedLoad.perSecond / rawLoad.perSecond,
+    'Dockhand defaults / raw, sequential p50': dhSeq.p50 / rawSeq.p50,
+  };
+  for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.toFixed(2)}`);
+  for (const [label, f] of rows) shoutFailures(`run ${run}, ${label}`, f);
+  return { rows, ratios };
+}
+
+await runBench('bench:jobs', async () => {
+  console.log(
+    `# bench:jobs — HTTP jobs against a loopback target, ${RUNS} runs (min / median / max)\n\n` +
+      `Dockhand side: \`node scripts/dockhand.js all\` as a separate process, client over loopback ` +
+      `(undici Pool). npm start defaults: ${DEFAULTS_DESCRIPTION}: HTTP_JOBS_CONCURRENCY=${CONCURRENCY}; ` +
+      `plus HTTP_JOBS_ALLOWLIST=127.0.0.1 on every server (the target is on loopback). ` +
+      `Raw BullMQ: the same worker concurrency, the same target. Then ${TUNED_VARIANT.label}.`,
+  );
+  const targetUrl = await startTarget();
+  const runs: RunResult[] = [];
+  for (let run = 1; run <= RUNS; run++) runs.push(await oneRun(run, targetUrl));
+
+  console.log(`\n## Summary over ${RUNS} runs: min / median / max\n`);
+  console.log(
+    summaryTable(
+      runs.map((r) => r.rows),
+      'jobs/s',
+    ),
+  );
+  console.log('');
+  for (const key of Object.keys(runs[0]?.ratios ?? {})) {
+    console.log(`- ${key}: ${spread(runs.map((r) => r.ratios[key] as number))}`);
+  }
+  const shares = runs.map((r) => r.ratios['Dockhand defaults / raw, jobs/s under load'] as number);
+  const medianShare = median(shares);
+  console.log('');
+  goal(
+    `Dockhand (npm start defaults) ≥ ${GOAL * 100}% of raw throughput under load (median)`,
+    `${(medianShare * 100).toFixed(0)}% (runs: ${shares.map((s) => `${(s * 100).toFixed(0)}%`).join(', ')})`,
+    medianShare >= GOAL,
+  );
+  const total = mergeFailures(runs.flatMap((r) => [...r.rows.values()].map((f) => f.failures)));
+  const failed = Object.values(total).reduce((a, b) => a + b, 0);
+  console.log(
+    failed === 0
+      ? '\nEvery job succeeded.'
+      : `\n!!! ${failed} JOBS FAILED over ${RUNS} runs: ${Object.entries(total)
+          .map(([k, n]) => `${k} ×${n}`)
+          .join(', ')} — every job should succeed !!!\nFirst message of each cause:\n${failureMessages()}`,
+  );
+});
