@@ -5,15 +5,9 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../../core/errors.ts';
 import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import { sweepChart } from '../../processors/functions/power-sweep.ts';
-import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepParams, SweepStatus, TuningView } from '../schemas/functions.ts';
-import {
-  type FunctionRouteDeps,
-  QUEUE_GRACE_MS,
-  requireFunction,
-  requireFunctionWorker,
-} from './functions.ts';
+import { type FunctionRouteDeps, requireFunction, requireFunctionWorker } from './functions.ts';
 
 const sweepLink = (name: string, sweepId: string) => `/functions/${name}/tuning/sweeps/${sweepId}`;
 
