@@ -11,6 +11,7 @@ import type { QueueSet } from '../queues/queue-set.ts';
 import auth from './plugins/auth.ts';
 import bullBoard from './plugins/bull-board.ts';
 import errorHandler from './plugins/error-handler.ts';
+import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
@@ -69,6 +70,7 @@ export async function buildApp(
 
   // Every body Dockhand takes is JSON; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBody);
   await app.register(errorHandler);
   await app.register(metrics, { registry: deps.registry });
   if (mode === 'gateway') {
