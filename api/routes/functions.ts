@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
-import type { FunctionStore } from '../../processors/functions/function-store.ts';
+import type { FunctionRecord, FunctionStore } from '../../processors/functions/function-store.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
@@ -21,6 +21,7 @@ import {
   InvocationResultSchema,
   RequestParams,
 } from '../schemas/functions.ts';
+import { failureSentence } from './jobs.ts';
 
 export interface FunctionRouteDeps {
   store: FunctionStore;
@@ -67,6 +68,12 @@ async function resolveCode(
     );
   }
   return bundleFromZip(zip, 'body.code.s3');
+}
+
+/** Env values hold secrets (API keys, passwords): a listing names the variables, never their values. */
+export const MASKED = '***';
+export function maskEnv(record: FunctionRecord): FunctionRecord {
+  return { ...record, env: Object.fromEntries(Object.keys(record.env).map((k) => [k, MASKED])) };
 }
 
 /** The function's record, or the 404 every function route answers; `fresh` allows a 1 s old read. */
@@ -116,11 +123,11 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     {
       schema: {
         tags,
-        summary: 'Every deployed function',
+        summary: "Every deployed function, env values masked (GET /functions/:name shows a function's)",
         response: { 200: Type.Object({ functions: Type.Array(FunctionView) }), ...commonErrors },
       },
     },
-    async () => ({ functions: await deps.store.list() }),
+    async () => ({ functions: (await deps.store.list()).map(maskEnv) }),
   );
 
   const getRecord = (name: string) => requireFunction(deps.store, name);
@@ -130,11 +137,13 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     {
       schema: {
         tags,
-        summary: 'One function',
+        summary: 'One function, with its env values',
         params: FunctionParams,
         response: { 200: FunctionView, 404: ErrorResponse, ...commonErrors },
       },
     },
+    // TODO(admin keys): env values are secrets; once ADMIN_API_KEYS lands, show them only to an
+    // admin key here (maskEnv for the others), as GET /functions already masks them for everyone.
     async (request) => getRecord(request.params.name),
   );
 
@@ -250,7 +259,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         throw new DockhandError(
           'invocation_failed',
           503,
-          `The invocation could not run: ${job.failedReason}`,
+          `The invocation could not run: ${failureSentence(job)}`,
         );
       return reply
         .status(202)
