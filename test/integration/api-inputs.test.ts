@@ -40,10 +40,11 @@ t.test("job ids that name BullMQ's own keys are refused before BullMQ sees them"
   t.equal(event.statusCode, 202);
 
   for (const id of ['meta', 'id', 'events', 'wait', 'marker', 'stalled-check', 'x:logs', '42']) {
-    for (const [url, field] of [
+    const routes: Array<[string, string]> = [
       [`/jobs/${encodeURIComponent(id)}`, 'params.id'],
       [`/invocations/${encodeURIComponent(id)}`, 'params.requestId'],
-    ]) {
+    ];
+    for (const [url, field] of routes) {
       const res = await app.inject({ method: 'GET', url });
       t.equal(res.statusCode, 400, `${url}: ${res.body}`);
       t.equal(res.json().error, 'validation_error', url);
