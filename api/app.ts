@@ -34,7 +34,7 @@ export interface AppDeps {
   folders: BatchFolders;
   /** What a tick runs; POST /batches/tick runs them now, in this process. */
   tickHandlers: readonly TickHandler[];
-  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3' | 'deadLetters'> & {
+  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3Code' | 'deadLetters'> & {
     waiter?: FunctionRouteDeps['waiter'];
   };
 }

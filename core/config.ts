@@ -51,6 +51,7 @@ const EnvSchema = Type.Object({
   RUNTIME_IMAGE_PYTHON3: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
   S3_CODE_BUCKET: Type.Optional(Type.String()),
+  S3_CODE_BUCKETS_ALLOWED: Type.Optional(Type.String({ description: 'a comma-separated list of buckets' })),
   S3_OUTPUT_BUCKET: Type.Optional(Type.String()),
   AWS_REGION: Type.String({ minLength: 1, description: 'an AWS region name' }),
   AWS_ACCESS_KEY_ID: Type.Optional(Type.String()),
@@ -158,7 +159,14 @@ export interface Config {
     maxResultBytes: number;
     images: { node20: string; python3: string };
   };
-  s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
+  s3: {
+    endpoint?: string;
+    codeBucket?: string;
+    /** Buckets `code.s3` may name besides codeBucket (S3_CODE_BUCKETS_ALLOWED); no other is read. */
+    codeBucketsAllowed: string[];
+    outputBucket?: string;
+    region: string;
+  };
   /** Explicit AWS credentials; without them the SDK's own chain (profile, instance role) is used. */
   aws: { region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   sqs: { queueUrl?: string; waitSeconds: number };
@@ -246,6 +254,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3: {
       endpoint: e.S3_ENDPOINT,
       codeBucket: e.S3_CODE_BUCKET,
+      codeBucketsAllowed: list(e.S3_CODE_BUCKETS_ALLOWED),
       outputBucket: e.S3_OUTPUT_BUCKET,
       region: e.AWS_REGION,
     },

@@ -11,6 +11,7 @@ import {
   s3CodeStorage,
 } from '../processors/functions/function-store.ts';
 import { createFunctionMetrics } from '../processors/functions/metrics.ts';
+import { createS3CodeReader } from '../processors/functions/s3-code-source.ts';
 import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor } from '../processors/functions.ts';
@@ -54,6 +55,10 @@ export async function wireFunctions(deps: {
       ? s3CodeStorage(s3, config.s3.codeBucket)
       : localCodeStorage(path.join(config.storage.dataDir, 'functions'));
   const store = createFunctionStore({ redis: producer, prefix, code });
+  const s3Code = createS3CodeReader({
+    s3,
+    buckets: [config.s3.codeBucket ?? '', ...config.s3.codeBucketsAllowed],
+  });
   const history = createTuningHistory({ redis: producer, prefix });
 
   let waiterRedis: Redis | undefined;
@@ -141,6 +146,7 @@ export async function wireFunctions(deps: {
     history,
     waiter,
     s3,
+    s3Code,
     pool,
     processor,
     deadLetters,
