@@ -15,7 +15,11 @@ import { createS3CodeReader } from '../processors/functions/s3-code-source.ts';
 import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor } from '../processors/functions.ts';
-import { FUNCTION_RESULTS_CHANNEL } from '../queues/channels.ts';
+import {
+  FUNCTION_RESULTS_CHANNEL,
+  type FunctionChanged,
+  functionChangedChannel,
+} from '../queues/channels.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
@@ -69,6 +73,27 @@ export async function wireFunctions(deps: {
     await waiter.ready();
   }
 
+  /**
+   * A deleted function's containers must not outlive it, nor a redeployed one's serve again with
+   * what the old deploy left in /tmp, in whichever worker process holds them: the store
+   * announces every change (functionChangedChannel) and each pool drops what it holds of it.
+   * A message missed while Redis is away is covered: a new deploy has a new version, which no
+   * old container matches, and the idle TTL removes the rest.
+   */
+  const listenForChanges = async (target: WarmPool): Promise<Redis> => {
+    const subscriber = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    subscriber.on('message', (_channel: string, raw: string) => {
+      try {
+        const { name, version } = JSON.parse(raw) as FunctionChanged;
+        if (typeof name === 'string') target.evict(name, typeof version === 'string' ? version : undefined);
+      } catch {
+        deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
+      }
+    });
+    await subscriber.subscribe(functionChangedChannel(prefix));
+    return subscriber;
+  };
+
   const deadLetters = createDeadLetters(producer, prefix);
   // SQS is an ingress, like HTTP: it runs where the gateway runs.
   const sqs = deps.gateway ? createSqs(config) : undefined;
@@ -87,6 +112,7 @@ export async function wireFunctions(deps: {
   ingress?.start();
 
   let pool: WarmPool | undefined;
+  let changes: Redis | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
@@ -139,6 +165,7 @@ export async function wireFunctions(deps: {
       await pool.close().catch(() => {});
       pool = undefined;
     }
+    if (pool) changes = await listenForChanges(pool);
   }
 
   return {
@@ -154,6 +181,7 @@ export async function wireFunctions(deps: {
       await ingress?.close();
       await waiter?.close();
       if (waiterRedis) await closeRedis(waiterRedis);
+      if (changes) await closeRedis(changes);
       await pool?.close();
     },
   };
