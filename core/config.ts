@@ -89,6 +89,12 @@ const EnvSchema = Type.Object({
     description: 'a whole number of seconds, at least 1',
   }),
   BATCH_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'a path to a config.yaml' })),
+  BATCH_ENGINE_ENV: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\s*,\\s*[A-Za-z_][A-Za-z0-9_]*)*$',
+      description: 'a comma-separated list of environment variable names',
+    }),
+  ),
   SCHEDULER_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     description: 'a whole number of seconds, at least 1',
@@ -186,6 +192,8 @@ export interface Config {
     concurrency: number;
     staleLockSeconds: number;
     configFile?: string;
+    /** Variables passed to engine_command besides PATH, HOME, LANG, TZ (BATCH_ENGINE_ENV). */
+    engineEnv: string[];
   };
   httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
   exec: { serviceProxyPort: number; dataServiceUrl?: string };
@@ -287,6 +295,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.BATCHES_CONCURRENCY,
       staleLockSeconds: e.BATCH_LOCK_STALE_SECONDS,
       configFile: e.BATCH_CONFIG ? path.resolve(e.BATCH_CONFIG) : undefined,
+      engineEnv: list(e.BATCH_ENGINE_ENV),
     },
     httpJobs: {
       allowExternal: e.ALLOW_EXTERNAL_REQUESTS === 'yes' || e.ALLOW_EXTERNAL_REQUESTS === 'true',
