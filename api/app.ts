@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { createAuthFailures } from '../core/auth-failures.ts';
 import type { Config } from '../core/config.ts';
 import type { HealthCheck } from '../core/health.ts';
 import type { BatchFolders } from '../processors/batches/folder.ts';
@@ -34,7 +35,10 @@ export interface AppDeps {
   folders: BatchFolders;
   /** What a tick runs; POST /batches/tick runs them now, in this process. */
   tickHandlers: readonly TickHandler[];
-  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3Code' | 'deadLetters'> & {
+  functions: Pick<
+    FunctionRouteDeps,
+    'store' | 'history' | 's3Code' | 'deadLetters' | 'functionsAvailable'
+  > & {
     waiter?: FunctionRouteDeps['waiter'];
   };
 }
@@ -52,9 +56,12 @@ export async function buildApp(
 ) {
   const app = Fastify({
     loggerInstance: deps.logger,
+    // One line per request, written when it is answered (below), instead of Fastify's two.
+    disableRequestLogging: true,
     bodyLimit: deps.config.server.bodyLimitBytes,
-    // Behind a proxy the client IP is in X-Forwarded-For; directly exposed, this is harmless.
-    trustProxy: true,
+    // X-Forwarded-For names the client only when a configured proxy sent it; believed from
+    // anyone, it would let every client pick its own rate-limit and auth-failure bucket.
+    trustProxy: deps.config.server.trustProxy.length > 0 ? [...deps.config.server.trustProxy] : false,
     ajv: {
       // Unknown body fields are an error naming them, not silently dropped; verbose keeps the
       // failing schema on each error so messages can use its description.
@@ -68,15 +75,34 @@ export async function buildApp(
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request',
+    );
+  });
   // Every body Dockhand takes is JSON; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
   await app.register(jsonBody);
-  await app.register(errorHandler);
+  await app.register(errorHandler, { redisReady: () => deps.redis.status === 'ready' });
   await app.register(metrics, { registry: deps.registry });
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
     await app.register(swagger);
-    await app.register(auth, { apiKeys: deps.config.server.apiKeys });
+    await app.register(auth, {
+      apiKeys: deps.config.server.apiKeys,
+      adminKeys: deps.config.server.adminKeys,
+      failures: createAuthFailures({
+        redis: deps.redis,
+        prefix: deps.config.redis.prefix,
+        perWindow: deps.config.server.authFailuresPerMinute,
+      }),
+    });
     await app.register(rateLimit, {
       perMinute: deps.config.server.rateLimitPerMinute,
       redis: deps.redis,
@@ -86,7 +112,11 @@ export async function buildApp(
   await app.register(healthRoutes, { health: deps.health });
   if (mode === 'ops') return app;
 
-  if (adminUi) await app.register(bullBoard, { queues: deps.queues });
+  if (adminUi) {
+    // Writable only when someone may write: with no admin key the board's own handlers refuse too.
+    const readOnly = deps.config.server.adminKeys.length === 0;
+    await app.register(bullBoard, { queues: deps.queues, readOnly });
+  }
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
     const functionDeps = {

@@ -1,13 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { DockhandError } from './errors.ts';
-
-/** Raised when a URL or the address it resolves to may not be fetched. Never worth a retry. */
-export class AddressRefusedError extends DockhandError {
-  constructor(message: string) {
-    super('address_refused', 400, message, 'url');
-    this.name = 'AddressRefusedError';
-  }
-}
+import { AddressRefusedError } from './errors.ts';
 
 // Ranges no allowlist can open: connecting to them reaches "this host" or many hosts.
 const NEVER = new Set(['unspecified', 'broadcast', 'multicast']);
@@ -58,6 +50,22 @@ export function isAllowlistEntry(entry: string): boolean {
     }
   }
   return ipaddr.isValid(entry) || HOSTNAME.test(entry);
+}
+
+/** An IP address or a CIDR, no host names (TRUST_PROXY: a proxy is known by its address). */
+export function isAddressOrCidr(entry: string): boolean {
+  return entry.includes('/') ? isAllowlistEntry(entry) : ipaddr.isValid(entry);
+}
+
+/**
+ * True for `localhost` and every loopback address (127.0.0.0/8, ::1, ::ffff:127.x): a listener
+ * there is reachable only from this machine. A host name other than localhost may resolve
+ * anywhere, so it is not loopback.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost') return true;
+  return ipaddr.isValid(bare) && ipaddr.process(bare).range() === 'loopback';
 }
 
 export interface AddressPolicyOptions {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type Static, Type } from 'typebox';
 import Value from 'typebox/value';
-import { isAllowlistEntry } from './address-policy.ts';
+import { isAddressOrCidr, isAllowlistEntry, isLoopbackHost } from './address-policy.ts';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -17,10 +17,49 @@ const YesNo = Type.Union(
 );
 const Url = (description: string) => Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', description });
 
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+const isPort = (port: string) => port === '' || Number(port) >= 1; // URL itself rejects > 65535
+
+/** What ioredis reads from a URL: a host, an optional port and an optional database number. */
+function isRedisUrl(value: string): boolean {
+  const url = parseUrl(value);
+  return (
+    (url?.protocol === 'redis:' || url?.protocol === 'rediss:') &&
+    url.hostname !== '' &&
+    isPort(url.port) &&
+    /^(\/\d*)?$/.test(url.pathname)
+  );
+}
+
+/** The DOCKER_HOST forms createDocker() turns into a dockerode client (docker-modem's, less ssh://). */
+function isDockerHost(value: string): boolean {
+  if (/^(unix:\/\/\/|npipe:\/\/)\S/.test(value)) return true; // a path, taken as is
+  const url = parseUrl(value);
+  return (
+    (url?.protocol === 'tcp:' || url?.protocol === 'http:' || url?.protocol === 'https:') &&
+    url.hostname !== '' &&
+    isPort(url.port) &&
+    (url.pathname === '' || url.pathname === '/')
+  );
+}
+
 const EnvSchema = Type.Object({
   PORT: Port('a port number from 0 (any free port) to 65535', 0),
   HOST: Type.String({ minLength: 1, description: 'a host name or IP address to listen on' }),
   API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
+  ADMIN_API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
+  ALLOW_UNAUTHENTICATED: YesNo,
+  TRUST_PROXY: Type.Optional(Type.String({ description: 'a comma-separated list of IP addresses or CIDRs' })),
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({
+    minimum: 0,
+    description: 'failed authentications per minute per client address (0 = off)',
+  }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, description: 'a byte count of at least 1024' }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 0,
@@ -30,10 +69,20 @@ const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { description: 'one of fatal, error, warn, info, debug, trace, silent' },
   ),
-  REDIS_URL: Url('a redis:// or rediss:// URL'),
+  REDIS_URL: Type.Refine(
+    Type.String({ description: 'a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db]' }),
+    isRedisUrl,
+  ),
   QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+$', description: 'letters, digits, - and _' }),
   DATA_DIR: Type.String({ minLength: 1, description: 'a directory path' }),
-  DOCKER_HOST: Type.Optional(Type.String({ description: 'a unix://, tcp:// or npipe:// address' })),
+  DOCKER_HOST: Type.Optional(
+    Type.Refine(
+      Type.String({
+        description: 'one of unix:///path, tcp://host[:port], http(s)://host[:port] or npipe:////./pipe/name',
+      }),
+      isDockerHost,
+    ),
+  ),
   POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
   POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' }),
   POOL_IDLE_TTL_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
@@ -119,7 +168,11 @@ const DEFAULTS = {
   PORT: 3000,
   HOST: '127.0.0.1',
   BODY_LIMIT_BYTES: 6 * 1024 * 1024, // Lambda's synchronous payload limit
-  RATE_LIMIT_PER_MINUTE: 6000,
+  // 10,000 a second per key or address, API Gateway's default account throttle: the limit
+  // stops a runaway client, not a platform team's load (6000/min throttled a single load test).
+  RATE_LIMIT_PER_MINUTE: 600_000,
+  AUTH_FAILURES_PER_MINUTE: 20,
+  ALLOW_UNAUTHENTICATED: 'no',
   LOG_LEVEL: 'info',
   REDIS_URL: 'redis://127.0.0.1:6379',
   QUEUE_PREFIX: 'dockhand',
@@ -148,8 +201,18 @@ export interface Config {
   server: {
     port: number;
     host: string;
-    /** Bearer keys; empty means the API is open (development). */
+    /**
+     * Every valid bearer key: API_KEYS plus ADMIN_API_KEYS (an admin key is also an API key).
+     * Empty means the API is open, which loadConfig allows only on loopback or with
+     * ALLOW_UNAUTHENTICATED.
+     */
     apiKeys: string[];
+    /** ADMIN_API_KEYS: the keys that may retry, promote, clean, pause and resume in Bull Board. */
+    adminKeys: string[];
+    /** TRUST_PROXY: proxies (IPs or CIDRs) whose X-Forwarded-For is believed. Default none. */
+    trustProxy: string[];
+    /** Wrong keys a client address may present per minute before it gets 429 (0 = no limit). Default 20. */
+    authFailuresPerMinute: number;
     bodyLimitBytes: number;
     rateLimitPerMinute: number;
     logLevel: string;
@@ -200,11 +263,38 @@ export interface Config {
   nodes: { controlPlaneUrl?: string; heartbeatIntervalSeconds: number };
 }
 
+const yes = (value: string) => value === 'yes' || value === 'true';
+
 const list = (value: string | undefined) =>
   (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+
+function parseTrustProxy(value: string | undefined): string[] {
+  const entries = list(value);
+  for (const entry of entries) {
+    if (!isAddressOrCidr(entry)) {
+      throw new ConfigError(
+        'TRUST_PROXY',
+        `TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs (bad entry ${JSON.stringify(entry)}).`,
+      );
+    }
+  }
+  return entries;
+}
+
+/**
+ * An open API must be asked for: listening beyond loopback without a key serves every route
+ * (functions, HTTP jobs, Bull Board) to whoever can reach the port.
+ */
+function checkOpenListener(host: string, keys: readonly string[], allowUnauthenticated: boolean): void {
+  if (keys.length > 0 || allowUnauthenticated || isLoopbackHost(host)) return;
+  throw new ConfigError(
+    'API_KEYS',
+    `HOST ${host} is not a loopback address and API_KEYS is not set: set API_KEYS, listen on 127.0.0.1, or set ALLOW_UNAUTHENTICATED=yes to serve every route without a key.`,
+  );
+}
 
 function parseAllowlist(value: string | undefined): string[] {
   const entries = list(value);
@@ -240,11 +330,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = converted as Env;
   const dataDir = path.resolve(e.DATA_DIR);
+  const adminKeys = list(e.ADMIN_API_KEYS);
+  const apiKeys = [...new Set([...list(e.API_KEYS), ...adminKeys])];
+  checkOpenListener(e.HOST, apiKeys, yes(e.ALLOW_UNAUTHENTICATED));
   return {
     server: {
       port: e.PORT,
       host: e.HOST,
-      apiKeys: list(e.API_KEYS),
+      apiKeys,
+      adminKeys,
+      trustProxy: parseTrustProxy(e.TRUST_PROXY),
+      authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
       bodyLimitBytes: e.BODY_LIMIT_BYTES,
       rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
       logLevel: e.LOG_LEVEL,
@@ -298,7 +394,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       engineEnv: list(e.BATCH_ENGINE_ENV),
     },
     httpJobs: {
-      allowExternal: e.ALLOW_EXTERNAL_REQUESTS === 'yes' || e.ALLOW_EXTERNAL_REQUESTS === 'true',
+      allowExternal: yes(e.ALLOW_EXTERNAL_REQUESTS),
       allowlist: parseAllowlist(e.HTTP_JOBS_ALLOWLIST),
       concurrency: e.HTTP_JOBS_CONCURRENCY,
     },

@@ -1,38 +1,23 @@
 /**
- * One error base for everything Dockhand raises on purpose. `code` is the stable
- * machine word in the contract's error JSON; `statusCode` is what the gateway answers.
+ * Dockhand's one error family: every class extends DockhandError (code, HTTP status, exit
+ * code), one file per kind under core/errors/. Classify by class or code, never by message.
  */
-export class DockhandError extends Error {
-  readonly code: string;
-  readonly statusCode: number;
-  /** The request or config field the error is about, when there is one. */
-  readonly field: string | undefined;
+export { AddressRefusedError } from './errors/address-refused-error.ts';
+export { BatchLockedError, BatchMissingError, EngineError, ResultWriteError } from './errors/batch-errors.ts';
+export { ConfigError } from './errors/config-error.ts';
+export { ConflictError } from './errors/conflict-error.ts';
+export { DependencyUnavailableError } from './errors/dependency-unavailable-error.ts';
+export { DockhandError } from './errors/dockhand-error.ts';
+export { NotFoundError } from './errors/not-found-error.ts';
+export { ChannelClosedError, FrameCapError, LoadError, OutputCapError } from './errors/sandbox-errors.ts';
+export { FetchTimeoutError, WaitTimeoutError } from './errors/timeout-errors.ts';
+export { UsageError } from './errors/usage-error.ts';
+export { ValidationError } from './errors/validation-error.ts';
 
-  constructor(code: string, statusCode: number, message: string, field?: string) {
-    super(message);
-    this.name = 'DockhandError';
-    this.code = code;
-    this.statusCode = statusCode;
-    this.field = field;
-  }
-}
-
-export class ValidationError extends DockhandError {
-  constructor(field: string, message: string) {
-    super('validation_error', 400, message, field);
-  }
-}
-
-export class NotFoundError extends DockhandError {
-  constructor(message: string) {
-    super('not_found', 404, message);
-  }
-}
-
-export class ConfigError extends DockhandError {
-  constructor(variable: string, message: string) {
-    super('config_error', 500, message, variable);
-  }
+/** The system error code (ENOENT, EEXIST, …) of whatever a catch block got, if it has one. */
+export function errorCode(value: unknown): string | undefined {
+  const code = (value as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** Turns whatever a catch block got into an Error, so callers never print `[object Object]`. */

@@ -1,7 +1,8 @@
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import dns from 'node:dns';
 import { Agent, request, errors as undiciErrors } from 'undici';
-import { type AddressPolicy, AddressRefusedError } from './address-policy.ts';
+import type { AddressPolicy } from './address-policy.ts';
+import { AddressRefusedError, FetchTimeoutError } from './errors.ts';
 
 export interface FetchRequest {
   url: string;
@@ -34,13 +35,6 @@ export interface SafeFetchOptions {
   maxRedirects?: number;
   /** Injected resolver for tests ("a name that resolves to loopback"). Default dns.lookup. */
   lookup?: typeof dns.lookup;
-}
-
-export class FetchTimeoutError extends Error {
-  constructor(timeoutMs: number) {
-    super(`The request did not complete within ${timeoutMs} ms.`);
-    this.name = 'FetchTimeoutError';
-  }
 }
 
 const TEXTUAL = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded)|image\/svg)/i;

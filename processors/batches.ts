@@ -1,9 +1,10 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import { BatchLockedError, BatchMissingError } from '../core/errors.ts';
 import type { EnqueueBulk } from '../queues/enqueue.ts';
 import type { BatchJobPayload, BatchOutcome } from '../queues/schemas/batches.ts';
 import type { BatchFolders } from './batches/folder.ts';
 import type { Narrator } from './batches/narrative.ts';
-import { BatchLockedError, runBatch } from './batches/run-batch.ts';
+import { runBatch } from './batches/run-batch.ts';
 import type { TickHandler } from './scheduler.ts';
 
 export interface BatchesDeps {
@@ -26,8 +27,7 @@ export function createBatchesProcessor(deps: BatchesDeps) {
     } catch (err) {
       if (err instanceof BatchLockedError) throw err;
       // A missing folder will not appear by retrying.
-      if ((err as Error).message.includes('does not exist'))
-        throw new UnrecoverableError((err as Error).message);
+      if (err instanceof BatchMissingError) throw new UnrecoverableError(err.message);
       throw err;
     }
   };

@@ -1,38 +1,22 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import type { ReplyPublisher } from '../queues/reply-path.ts';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
-import { EGRESS_NETWORK } from '../runtimes/egress-network.ts';
-import type { Invocation, InvokeRequest } from '../runtimes/invoker.ts';
-import { type FunctionImage, LoadError } from '../runtimes/warm-pool.ts';
 import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
-import type { FunctionRecord, FunctionStore } from './functions/function-store.ts';
+import type { FunctionStore } from './functions/function-store.ts';
+import { type RunInvocation, resized } from './functions/invocation-runner.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
 
 export interface FunctionsDeps {
   store: FunctionStore;
-  invoke: (fn: FunctionImage, req: InvokeRequest) => Promise<Invocation>;
+  run: RunInvocation;
   history: TuningHistory;
   /** Where every result also goes: Redis channel `function-results`, S3 logs. Failures here never fail the invocation. */
   sinks?: Array<(result: InvocationResult) => Promise<void>>;
   onResult?: (result: InvocationResult, runtime: string) => void;
-}
-
-/** `code` is the deployed record whose bundle to load (a sweep variant shares its code). */
-export function toImage(
-  record: FunctionRecord,
-  store: FunctionStore,
-  code: FunctionRecord = record,
-): FunctionImage {
-  return {
-    name: record.name,
-    version: record.version,
-    runtime: record.runtime,
-    handler: record.handler,
-    memoryMb: record.memoryMb,
-    network: record.network === 'egress' ? EGRESS_NETWORK : 'none',
-    env: record.env,
-    concurrency: record.concurrency,
-    loadFiles: () => store.bundle(code),
-  };
+  /** The direct way back to a waiting gateway (queues/reply-path.ts). */
+  reply?: ReplyPublisher;
+  /** A telemetry copy failed (history, a sink): counted, never the invocation's failure. */
+  onTelemetryError?: (sink: string) => void;
 }
 
 /**
@@ -65,38 +49,12 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
       );
     }
-    // A sweep runs the same code at another size, under a version of its own so its
-    // containers are never mixed with the function's.
-    const resized = job.data.memoryMb !== undefined && job.data.memoryMb !== stored.memoryMb;
+    // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
+    // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
+    void job.updateProgress(50).catch(() => {});
+    const record = resized(stored, job.data.memoryMb);
     const sweep = job.data.source === 'sweep';
-    const record = resized
-      ? {
-          ...stored,
-          memoryMb: job.data.memoryMb as number,
-          version: `${stored.version}-m${job.data.memoryMb}`,
-        }
-      : stored;
-    let invocation: Invocation;
-    try {
-      invocation = await deps.invoke(toImage(record, deps.store, stored), {
-        requestId,
-        event,
-        timeoutMs: record.timeoutMs,
-      });
-    } catch (err) {
-      if (!(err instanceof LoadError)) throw err;
-      invocation = {
-        status: 'FAILED',
-        durationMs: 0,
-        result: null,
-        error: { errorType: 'HandlerLoadError', errorMessage: err.message },
-        logs: '',
-        logsTruncated: false,
-        resources: { memoryUsedMb: 0, cpuUsagePercent: 0, networkRxBytes: 0, networkTxBytes: 0 },
-        coldStart: false,
-        memoryLimitMb: record.memoryMb,
-      };
-    }
+    const invocation = await deps.run(record, stored, { requestId, event, timeoutMs: record.timeoutMs });
     const rate = await monthlyRate(functionName);
     const autoTuner = advise({
       memoryLimitMb: record.memoryMb,
@@ -126,11 +84,15 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       autoTuner,
       coldStart: invocation.coldStart,
     };
+    const counted = (sink: string) => () => deps.onTelemetryError?.(sink);
+    // First, before anything else: a gateway is waiting on this (the job still completes below).
+    if (job.data.replyTo && deps.reply)
+      void deps.reply(job.data.replyTo, String(job.id), result).catch(counted('reply'));
     deps.onResult?.(result, record.runtime);
     // Off the caller's path: the result is final, and the profile, the pub/sub copy and the
     // S3 log are telemetry that must never fail or delay the invocation.
-    if (!sweep) void deps.history.add(functionName, sample).catch(() => {});
-    for (const sink of deps.sinks ?? []) void sink(result).catch(() => {});
+    if (!sweep) void deps.history.add(functionName, sample).catch(counted('history'));
+    for (const sink of deps.sinks ?? []) void sink(result).catch(counted(sink.name || 'sink'));
     return result;
   };
 }

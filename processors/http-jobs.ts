@@ -1,5 +1,5 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import { AddressRefusedError } from '../core/address-policy.ts';
+import { AddressRefusedError } from '../core/errors.ts';
 import type { SafeFetch } from '../core/safe-fetch.ts';
 import {
   HTTP_JOB_DEFAULT_TIMEOUT_MS,
@@ -22,6 +22,7 @@ export function createHttpJobsProcessor(deps: HttpJobsDeps) {
     await job.updateProgress(10);
     try {
       return await deps.fetch({ url, method, headers, body, timeoutMs }, (fraction) => {
+        // Progress is advisory: a lost update must not fail the fetch it describes.
         void job.updateProgress(Math.round(10 + 90 * fraction)).catch(() => {});
       });
     } catch (err) {

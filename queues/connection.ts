@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { coerceError, DependencyUnavailableError } from '../core/errors.ts';
 
 /**
  * Workers block on Redis and must ride out a restart, so their commands never give up
@@ -41,8 +42,10 @@ export async function connectRedis(redis: Redis, url: string): Promise<Redis> {
     return redis;
   } catch (err) {
     redis.disconnect();
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`Redis at ${redactUrl(url)} does not answer (${reason}); start one or set REDIS_URL.`);
+    throw new DependencyUnavailableError(
+      `Redis at ${redactUrl(url)} does not answer (${coerceError(err).message}); start one or set REDIS_URL.`,
+      err,
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import { BatchJobPayload, BatchOutcome } from './schemas/batches.ts';
 import { InvocationPayload, InvocationResult } from './schemas/functions.ts';
 import { HttpJobPayload, HttpJobResult } from './schemas/http-jobs.ts';
 import { TickPayload, TickSummary } from './schemas/scheduler.ts';
+import { SweepPayload, SweepResult } from './schemas/sweeps.ts';
 
 export interface QueueDefinition {
   /** Checked by enqueue() before anything reaches Redis. */
@@ -29,6 +30,9 @@ const Pending = Type.Object({}, { additionalProperties: true });
 /** Every queue Dockhand owns: name → payload and result schemas, job defaults. */
 export const queueCatalog = {
   functions: { payload: InvocationPayload, result: InvocationResult, jobOptions: retried },
+  // Power tuning: one job runs the whole sweep on a worker, with progress, instead of an HTTP
+  // request holding hundreds of calls. Not retried: a sweep half-run is asked again.
+  sweeps: { payload: SweepPayload, result: SweepResult, jobOptions: { ...keepFinished, attempts: 1 } },
   exec: { payload: Pending, result: Type.Unknown(), jobOptions: { ...keepFinished, attempts: 1 } },
   batches: { payload: BatchJobPayload, result: BatchOutcome, jobOptions: retried },
   'http-jobs': { payload: HttpJobPayload, result: HttpJobResult, jobOptions: retried },

@@ -1,28 +1,31 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { WaitTimeoutError } from '../core/errors.ts';
+import { newReplyId, replyChannel } from './reply-path.ts';
 
-export class WaitTimeoutError extends Error {
-  constructor(jobId: string, ms: number) {
-    super(`No result for ${jobId} within ${ms} ms; it may still finish.`);
-    this.name = 'WaitTimeoutError';
-  }
+interface Waiting {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 /**
- * Waits for jobs of one queue to finish, for many callers at once, over one QueueEvents stream
- * (BullMQ's job.waitUntilFinished adds listeners and a state read per call). Register before
- * adding the job, so a fast job cannot finish unseen.
+ * Waits for jobs of one queue to finish, for many callers at once. Two ways back, first wins:
+ * this gateway's own reply channel (queues/reply-path.ts: the worker publishes as soon as the
+ * result exists) and the queue's QueueEvents stream (completed/failed, written when BullMQ
+ * finishes the job: also what a job without `replyTo` answers on). Register before adding the
+ * job, so a fast job cannot finish unseen.
  */
-export function createResultWaiter(queue: string, connection: Redis, prefix: string) {
-  const events = new QueueEvents(queue, { connection, prefix });
-  const waiting = new Map<
-    string,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
-  const settle = (
-    jobId: string,
-    fn: (w: { resolve: (v: unknown) => void; reject: (e: Error) => void }) => void,
-  ) => {
+export function createResultWaiter(
+  queue: string,
+  connections: { events: Redis; replies: Redis },
+  prefix: string,
+) {
+  const replyTo = newReplyId();
+  const channel = replyChannel(prefix, replyTo);
+  const events = new QueueEvents(queue, { connection: connections.events, prefix });
+  const waiting = new Map<string, Waiting>();
+  const settle = (jobId: string, fn: (w: Waiting) => void) => {
     const w = waiting.get(jobId);
     if (!w) return;
     waiting.delete(jobId);
@@ -35,10 +38,27 @@ export function createResultWaiter(queue: string, connection: Redis, prefix: str
   events.on('failed', ({ jobId, failedReason }) => {
     settle(jobId, (w) => w.reject(new Error(failedReason)));
   });
+  // QueueEvents reconnects by itself; each waiter's own timeout reports a lost result.
   events.on('error', () => {});
 
+  connections.replies.on('message', (from: string, message: string) => {
+    if (from !== channel) return;
+    let reply: { jobId?: unknown; result?: unknown };
+    try {
+      reply = JSON.parse(message);
+    } catch {
+      // Not ours to answer: the same result still arrives on the events stream.
+      return;
+    }
+    if (typeof reply.jobId === 'string') settle(reply.jobId, (w) => w.resolve(reply.result));
+  });
+
   return {
-    ready: () => events.waitUntilReady(),
+    /** Put this in a job's `replyTo` to get its result on the direct path. */
+    replyTo,
+    async ready(): Promise<void> {
+      await Promise.all([events.waitUntilReady(), connections.replies.subscribe(channel)]);
+    },
     /** Returns a promise for the job's return value; call before the job is added. */
     expect<T>(jobId: string, timeoutMs: number): Promise<T> {
       return new Promise<T>((resolve, reject) => {
@@ -54,6 +74,8 @@ export function createResultWaiter(queue: string, connection: Redis, prefix: str
     },
     async close(): Promise<void> {
       for (const id of [...waiting.keys()]) settle(id, (w) => w.reject(new Error('Shutting down.')));
+      // Redis is away: the subscription ends with the connection, which the caller closes.
+      await connections.replies.unsubscribe(channel).catch(() => {});
       // BullMQ's close QUITs its own (duplicated) blocking client and waits for the reply, which
       // never comes while Redis is away: then that client is dropped and the close not awaited.
       const client = await (
@@ -61,6 +83,7 @@ export function createResultWaiter(queue: string, connection: Redis, prefix: str
       ).backend.client;
       if (client.status === 'ready') return events.close();
       client.disconnect();
+      // Closing a stream whose connection is already gone: nothing left to release.
       void events.close().catch(() => {});
     },
   };

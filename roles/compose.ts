@@ -8,7 +8,7 @@ import type { Config } from '../core/config.ts';
 import { createHealth } from '../core/health.ts';
 import { createSafeFetch } from '../core/safe-fetch.ts';
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
-import type { ProcessorMap } from '../processors/index.ts';
+import { checkPayloads, type ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
 import { closeRedis, connectRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
@@ -93,6 +93,7 @@ export async function startProcess(
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
     functions: functions.processor,
+    sweeps: functions.sweepProcessor,
     exec: null,
     batches: batches.processor,
   };
@@ -112,7 +113,8 @@ export async function startProcess(
     for (const name of spec.queues) {
       const processor = processors[name];
       if (!processor) continue;
-      const worker = new Worker(name, processor, {
+      // Every job's data is checked against its queue's schema before its processor runs.
+      const worker = new Worker(name, checkPayloads(name, processor), {
         connection: workerRedis,
         prefix: config.redis.prefix,
         concurrency: concurrency[name] ?? 1,

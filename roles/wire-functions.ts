@@ -10,11 +10,13 @@ import {
   localCodeStorage,
   s3CodeStorage,
 } from '../processors/functions/function-store.ts';
+import { createInvocationRunner } from '../processors/functions/invocation-runner.ts';
 import { createFunctionMetrics } from '../processors/functions/metrics.ts';
 import { createS3CodeReader } from '../processors/functions/s3-code-source.ts';
 import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor } from '../processors/functions.ts';
+import { createSweepsProcessor } from '../processors/sweeps.ts';
 import {
   FUNCTION_RESULTS_CHANNEL,
   type FunctionChanged,
@@ -23,9 +25,11 @@ import {
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
+import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
 import type { InvocationResult } from '../queues/schemas/functions.ts';
 import { createSqsIngress } from '../queues/sqs-ingress.ts';
+import { createPresenceBeacon, createPresenceCheck } from '../queues/worker-presence.ts';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
@@ -65,11 +69,14 @@ export async function wireFunctions(deps: {
   });
   const history = createTuningHistory({ redis: producer, prefix });
 
-  let waiterRedis: Redis | undefined;
+  const waiterRedis: Redis[] = [];
   let waiter: ResultWaiter | undefined;
   if (deps.gateway) {
-    waiterRedis = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
-    waiter = createResultWaiter('functions', waiterRedis, prefix);
+    // Two connections: the events stream blocks on XREAD, the reply channel is in subscriber mode.
+    const events = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    const replies = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    waiterRedis.push(events, replies);
+    waiter = createResultWaiter('functions', { events, replies }, prefix);
     await waiter.ready();
   }
 
@@ -113,7 +120,9 @@ export async function wireFunctions(deps: {
 
   let pool: WarmPool | undefined;
   let changes: Redis | undefined;
+  let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
+  let sweepProcessor: ReturnType<typeof createSweepsProcessor> | null = null;
   if (deps.worker) {
     const metrics = createFunctionMetrics(deps.registry);
     // Without the network, containers of functions with egress fail to start: closed, not open.
@@ -128,6 +137,7 @@ export async function wireFunctions(deps: {
           'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
         ),
     );
+    const profiler = new CgroupProfiler();
     pool = new WarmPool({
       driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
         maxResultBytes: config.functions.maxResultBytes,
@@ -137,6 +147,7 @@ export async function wireFunctions(deps: {
       max: config.functions.poolMax,
       idleTtlMs: config.functions.idleTtlSeconds * 1000,
       onEvent: metrics.onPoolEvent,
+      onDestroyed: (id) => profiler.forget(id),
     });
     try {
       await pool.start();
@@ -146,22 +157,37 @@ export async function wireFunctions(deps: {
       };
       const sinks = [publish];
       if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
+      const run = createInvocationRunner({
+        store,
+        invoke: createInvoker({ pool, profiler, maxResultBytes: config.functions.maxResultBytes }),
+      });
       processor = createFunctionsProcessor({
         store,
         history,
-        invoke: createInvoker({
-          pool,
-          profiler: new CgroupProfiler(),
-          maxResultBytes: config.functions.maxResultBytes,
-        }),
+        run,
         sinks,
+        reply: createReplyPublisher(producer, prefix),
         onResult: metrics.onResult,
+        onTelemetryError: metrics.onTelemetryError,
       });
+      sweepProcessor = createSweepsProcessor({ store, history, run });
+      // Gateways answer a sync call 503 at once when no worker's Docker answers.
+      beacon = createPresenceBeacon({
+        redis: producer,
+        prefix,
+        queue: 'functions',
+        workerId: `${hostname()}/${process.pid}`,
+        canWork: () => deps.docker.ping(),
+        onError: (err) =>
+          deps.logger.warn({ err }, 'Docker does not answer: this worker takes no functions.'),
+      });
+      await beacon.start();
     } catch (err) {
       deps.logger.error(
         { err },
         'Docker is not reachable: this worker serves no functions (start dockerd or set DOCKER_HOST); other queues run.',
       );
+      // The pool never started: closing it is best effort, and the error above already says why.
       await pool.close().catch(() => {});
       pool = undefined;
     }
@@ -172,15 +198,20 @@ export async function wireFunctions(deps: {
     store,
     history,
     waiter,
+    functionsAvailable: deps.gateway
+      ? createPresenceCheck({ redis: producer, prefix, queue: 'functions' })
+      : undefined,
     s3,
     s3Code,
     pool,
     processor,
+    sweepProcessor,
     deadLetters,
     async close() {
+      await beacon?.stop();
       await ingress?.close();
       await waiter?.close();
-      if (waiterRedis) await closeRedis(waiterRedis);
+      await Promise.all(waiterRedis.map(closeRedis));
       if (changes) await closeRedis(changes);
       await pool?.close();
     },

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type Docker from 'dockerode';
+import { errorCode } from '../core/errors.ts';
 import { FrameChannel } from './frame-channel.ts';
-
 import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox.ts';
 
 /**
@@ -57,6 +57,7 @@ export class DockerSandbox implements Sandbox {
   destroy(): Promise<void> {
     this.#removed ??= (async () => {
       this.channel.close();
+      // Already gone (removed by a leftover sweep or the daemon): destroyed either way.
       await this.#container.remove({ force: true }).catch(() => {});
     })();
     return this.#removed;
@@ -132,6 +133,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       const exited = container.wait().then(
         async (status: { StatusCode: number }) => {
           channel.close();
+          // Removed before it could be inspected: the exit code is all we get.
           const info = await container.inspect().catch(() => undefined);
           return { exitCode: status.StatusCode, oomKilled: info?.State.OOMKilled ?? false };
         },
@@ -140,6 +142,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       const info = await container.inspect();
       return new DockerSandbox(container, channel, exited, info.State.Pid, spec.memoryMb);
     } catch (err) {
+      // The create's own error is what the caller needs; removal is best effort.
       await container.remove({ force: true }).catch(() => {});
       throw err;
     }
@@ -162,6 +165,7 @@ export class DockerSandboxDriver implements SandboxDriver {
         this.#docker
           .getContainer(c.Id)
           .remove({ force: true })
+          // Removed meanwhile by another sweep: the goal is reached.
           .catch(() => {}),
       ),
     );
@@ -175,6 +179,6 @@ function processAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(err) === 'EPERM';
   }
 }

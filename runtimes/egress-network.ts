@@ -139,6 +139,7 @@ export async function ensureEgressNetwork(options: EgressNetworkOptions): Promis
       await docker
         .getNetwork(name)
         .remove()
+        // A network that is not there any more is what removal wanted.
         .catch(() => {});
     throw err;
   }
@@ -205,6 +206,7 @@ export async function removeEgressNetwork(
       }
     }
     for (const target of [`${chain}-FWD`, `${chain}-IN`]) {
+      // A chain that does not exist needs no flushing or deleting.
       await run(tool, ['-w', '-F', target]).catch(() => {});
       await run(tool, ['-w', '-X', target]).catch(() => {});
     }

@@ -1,4 +1,5 @@
 import { PassThrough, type Writable } from 'node:stream';
+import { ChannelClosedError, FrameCapError, OutputCapError } from '../core/errors.ts';
 
 /** Marks a reply line from a bootstrap; everything else on stdout is the function's own output. */
 export const FRAME_MARK = '\x1eDH ';
@@ -29,29 +30,6 @@ export interface FrameChannelOptions {
    * FRAME_HEADROOM_BYTES. Default 6 MiB (6,291,456 bytes), Lambda's.
    */
   maxResultBytes?: number;
-}
-
-export class ChannelClosedError extends Error {
-  constructor(message = 'The sandbox closed its channel.') {
-    super(message);
-    this.name = 'ChannelClosedError';
-  }
-}
-
-export class OutputCapError extends Error {
-  constructor(cap: number) {
-    super(`The function wrote more than ${cap} bytes outside its log capture.`);
-    this.name = 'OutputCapError';
-  }
-}
-
-export class FrameCapError extends Error {
-  constructor(cap: number) {
-    super(
-      `The sandbox sent a reply line longer than the ${cap}-byte frame limit, so the call was ended and its container replaced.`,
-    );
-    this.name = 'FrameCapError';
-  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { LoadError } from '../core/errors.ts';
 import type { RuntimeDef, RuntimeName } from './catalog.ts';
 import type { Sandbox, SandboxDriver } from './sandbox.ts';
 
@@ -32,19 +33,14 @@ export interface PoolOptions {
   /** Memory of a generic container until it is specialised. Default 128 MiB. */
   genericMemoryMb?: number;
   onEvent?: (event: PoolEvent, runtime: RuntimeName) => void;
+  /** A container is gone for good: whatever was kept about it (cgroup paths) can go too. */
+  onDestroyed?: (sandboxId: string) => void;
 }
 
 export interface Lease {
   sandbox: Sandbox;
   /** True when a container had to be created for this call. */
   coldStart: boolean;
-}
-
-export class LoadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LoadError';
-  }
 }
 
 /**
@@ -72,7 +68,8 @@ interface Bound {
  * generic stock refills in the background.
  */
 export class WarmPool {
-  readonly #o: Required<Omit<PoolOptions, 'onEvent'>> & Pick<PoolOptions, 'onEvent'>;
+  readonly #o: Required<Omit<PoolOptions, 'onEvent' | 'onDestroyed'>> &
+    Pick<PoolOptions, 'onEvent' | 'onDestroyed'>;
   readonly #generic = new Map<RuntimeName, Sandbox[]>();
   readonly #starting = new Map<RuntimeName, number>();
   readonly #idle = new Map<string, Bound[]>();
@@ -82,6 +79,8 @@ export class WarmPool {
   readonly #evictions = new Map<string, { seq: number; keepVersion: string | undefined }>();
   readonly #leasedAt = new WeakMap<Sandbox, number>();
   #seq = 0;
+  /** Calls waiting for a place under POOL_MAX (every container busy). */
+  readonly #roomWaiters: Array<() => void> = [];
   #total = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
@@ -148,6 +147,8 @@ export class WarmPool {
       const list = this.#idle.get(key) ?? [];
       list.push({ sandbox, version: fn.version, lastUsed: Date.now() });
       this.#idle.set(key, list);
+      // An idle container can make way for a call waiting for room.
+      this.#roomWaiters.shift()?.();
     } else {
       this.#destroy(sandbox);
       this.#o.onEvent?.('replaced', fn.runtime);
@@ -176,6 +177,7 @@ export class WarmPool {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
+    for (const wake of this.#roomWaiters.splice(0)) wake();
     await Promise.all(this.#refills);
     const all: Sandbox[] = [];
     for (const list of this.#generic.values()) all.push(...list.splice(0));
@@ -230,8 +232,8 @@ export class WarmPool {
       return { sandbox: generic, coldStart: false };
     }
     if (generic) this.#destroy(generic);
-    await this.#makeRoom();
-    const sandbox = await this.#create(fn.runtime, fn.memoryMb, fn.network);
+    await this.#reserve();
+    const sandbox = await this.#create(fn.runtime, fn.memoryMb, fn.network, { reserved: true });
     await this.#specialise(sandbox, fn);
     this.#o.onEvent?.('cold', fn.runtime);
     return { sandbox, coldStart: true };
@@ -257,9 +259,15 @@ export class WarmPool {
     }
   }
 
-  async #create(runtime: RuntimeName, memoryMb: number, network: string): Promise<Sandbox> {
+  /** `reserved`: the caller already counted this container in (see #reserve). */
+  async #create(
+    runtime: RuntimeName,
+    memoryMb: number,
+    network: string,
+    { reserved = false } = {},
+  ): Promise<Sandbox> {
     const def = this.#o.runtimes[runtime];
-    this.#total++;
+    if (!reserved) this.#total++;
     try {
       const sandbox = await this.#o.driver.create({
         image: def.image,
@@ -277,19 +285,39 @@ export class WarmPool {
       void sandbox.exited.then(() => sandbox.channel.close());
       return sandbox;
     } catch (err) {
-      this.#total--;
+      this.#freed();
       throw err;
     }
   }
 
   #destroy(sandbox: Sandbox) {
-    this.#total--;
+    this.#freed();
     void sandbox.destroy();
+    this.#o.onDestroyed?.(sandbox.id);
   }
 
-  /** At the cap, the least recently used idle container of any function makes way. */
-  async #makeRoom(): Promise<void> {
-    if (this.#total < this.#o.max) return;
+  /** A place under POOL_MAX came free: the longest-waiting call for room may take it. */
+  #freed() {
+    this.#total--;
+    this.#roomWaiters.shift()?.();
+  }
+
+  /**
+   * Counts a new container in under POOL_MAX. At the cap the least recently used idle container
+   * of any function makes way, else a generic one; when every container is busy the call waits
+   * for one to be released or destroyed, as a queued job waits for a worker: a momentarily full
+   * pool delays a call, it never fails it.
+   */
+  async #reserve(): Promise<void> {
+    while (this.#total >= this.#o.max) {
+      if (this.#closing) throw new Error('The container pool is shutting down.');
+      if (this.#evictOne()) continue;
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    this.#total++;
+  }
+
+  #evictOne(): boolean {
     let oldest: { key: string; index: number; lastUsed: number } | undefined;
     for (const [key, list] of this.#idle) {
       list.forEach((b, index) => {
@@ -301,21 +329,23 @@ export class WarmPool {
       if (b) {
         this.#destroy(b.sandbox);
         this.#o.onEvent?.('evicted', oldest.key.split('\u0000')[1] as RuntimeName);
-        return;
+        return true;
       }
     }
     for (const list of this.#generic.values()) {
       const g = list.shift();
-      if (g) return this.#destroy(g);
+      if (g) {
+        this.#destroy(g);
+        return true;
+      }
     }
-    throw new Error(
-      `The container pool is full (POOL_MAX ${this.#o.max}); retry when an invocation finishes.`,
-    );
+    return false;
   }
 
   #background(runtime: RuntimeName) {
     if (this.#closing) return;
     const p = this.#refill(runtime)
+      // A failed refill is retried on the next call or sweep; calls meanwhile start cold.
       .catch(() => {})
       .finally(() => this.#refills.delete(p));
     this.#refills.add(p);

@@ -1,7 +1,8 @@
 import type { Config } from '../core/config.ts';
+import { BatchLockedError, coerceError, ResultWriteError } from '../core/errors.ts';
 import { createBatchFolders } from '../processors/batches/folder.ts';
 import { createNarrator } from '../processors/batches/narrative.ts';
-import { BatchLockedError, ResultWriteError, runBatch } from '../processors/batches/run-batch.ts';
+import { runBatch } from '../processors/batches/run-batch.ts';
 import { loadBatchSettings } from '../processors/batches/settings.ts';
 import { createBatchDiscovery } from '../processors/batches.ts';
 
@@ -42,7 +43,7 @@ export async function batchRunOnce(
       stamp(`skip ${chosen}: locked`);
       return 0;
     }
-    stamp(`[runner] ${chosen} failed: ${(err as Error).message}`);
+    stamp(`[runner] ${chosen} failed: ${coerceError(err).message}`);
     return err instanceof ResultWriteError ? 2 : 1;
   }
 }

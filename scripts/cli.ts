@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../core/config.ts';
-import { DockhandError } from '../core/errors.ts';
+import { coerceError, DockhandError, errorCode, UsageError } from '../core/errors.ts';
 
 // Each command imports only what it needs: `enqueue` must start fast, without the AWS SDK,
 // Docker, Fastify or Bull Board that a role loads.
@@ -29,14 +29,12 @@ async function main(argv: string[]): Promise<number> {
       options: { wait: { type: 'boolean', default: false }, 'job-id': { type: 'string' } },
     });
     const [queue, source] = positionals;
-    if (!queue || !source)
-      throw new DockhandError('usage', 2, 'enqueue needs a queue name and a file (or - for stdin).');
+    if (!queue || !source) throw new UsageError('enqueue needs a queue name and a file (or - for stdin).');
     const { enqueueFromCli } = await import('./enqueue-command.ts');
     return enqueueFromCli(config, { queue, source, wait: values.wait ?? false, jobId: values['job-id'] });
   }
   if (command === 'batch') {
-    if (rest[0] !== 'run-once')
-      throw new DockhandError('usage', 2, `Usage: dockhand batch run-once\n${USAGE}`);
+    if (rest[0] !== 'run-once') throw new UsageError(`Usage: dockhand batch run-once\n${USAGE}`);
     const { batchRunOnce } = await import('./batch-command.ts');
     return batchRunOnce(config);
   }
@@ -45,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(await describeApi(config), null, 2)}\n`);
     return 0;
   }
-  throw new DockhandError('usage', 2, `Unknown command ${JSON.stringify(command)}.\n${USAGE}`);
+  throw new UsageError(`Unknown command ${JSON.stringify(command)}.\n${USAGE}`);
 }
 
 async function runRole(name: string, config: Config): Promise<number> {
@@ -54,7 +52,7 @@ async function runRole(name: string, config: Config): Promise<number> {
     import('close-with-grace'),
   ]);
   const role = known.find((r) => r === name);
-  if (!role) throw new DockhandError('usage', 2, `Unknown role ${name}.`);
+  if (!role) throw new UsageError(`Unknown role ${name}.`);
   const running = await startRole(role, config, { logger: { level: config.server.logLevel } });
   running.app.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
   // First signal: graceful (active jobs finish, up to a minute: the longest HTTP job). Second: exit now.
@@ -72,11 +70,12 @@ main(process.argv.slice(2)).then(
     // One sentence for the person at the terminal; a stack only for what we did not foresee.
     if (err instanceof DockhandError) {
       process.stderr.write(`dockhand: ${err.message}\n`);
-      process.exit(err.statusCode === 2 || err.statusCode === 400 || err.code === 'config_error' ? 2 : 1);
+      process.exit(err.exitCode);
     }
-    const message = err instanceof Error ? err.message : String(err);
-    if (/does not answer|ENOENT|EACCES/.test(message)) process.stderr.write(`dockhand: ${message}\n`);
-    else process.stderr.write(`dockhand: ${err instanceof Error ? err.stack : message}\n`);
+    // A file the OS refused is a sentence too; anything else we did not foresee keeps its stack.
+    const error = coerceError(err);
+    const osRefusal = ['ENOENT', 'EACCES', 'EPERM'].includes(errorCode(error) ?? '');
+    process.stderr.write(`dockhand: ${osRefusal ? error.message : error.stack}\n`);
     process.exit(1);
   },
 );

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { QueueEvents } from 'bullmq';
 import type { Config } from '../core/config.ts';
-import { DockhandError } from '../core/errors.ts';
+import { coerceError, UsageError, ValidationError } from '../core/errors.ts';
 import { closeRedis, connectRedis, createRedis } from '../queues/connection.ts';
 import { createEnqueue } from '../queues/enqueue.ts';
 import { createQueueSet } from '../queues/queue-set.ts';
@@ -20,12 +20,20 @@ async function readPayload(source: string): Promise<unknown> {
   try {
     text = source === '-' ? await readStdin() : await readFile(source, 'utf8');
   } catch (err) {
-    throw new DockhandError('unreadable_input', 2, `Cannot read ${source}: ${(err as Error).message}.`);
+    throw new ValidationError(
+      source,
+      `Cannot read ${source}: ${coerceError(err).message}.`,
+      'unreadable_input',
+    );
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new DockhandError('invalid_json', 2, `${source === '-' ? 'stdin' : source} is not valid JSON.`);
+    throw new ValidationError(
+      source,
+      `${source === '-' ? 'stdin' : source} is not valid JSON.`,
+      'invalid_json',
+    );
   }
 }
 
@@ -46,7 +54,7 @@ export async function enqueueFromCli(
   err: NodeJS.WriteStream | NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   if (!isQueueName(command.queue)) {
-    throw new DockhandError('usage', 2, `No queue ${command.queue}; queues are ${queueNames.join(', ')}.`);
+    throw new UsageError(`No queue ${command.queue}; queues are ${queueNames.join(', ')}.`);
   }
   const name = command.queue;
   const payload = await readPayload(command.source);
@@ -78,7 +86,7 @@ export async function enqueueFromCli(
       return 0;
     } catch (failure) {
       if (tty) err.write('\n');
-      err.write(`job ${job.id} failed: ${(failure as Error).message}\n`);
+      err.write(`job ${job.id} failed: ${coerceError(failure).message}\n`);
       return 1;
     }
   } finally {

@@ -36,8 +36,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Reads REDIS_URL and DOCKER_HOST the way Dockhand will (and stops here on a bad value).
-probe() { node --import tsx scripts/probe.ts; }
-eval "$(probe)"
+# A failed probe has printed its one line already.
+probe() { local state; state=$(node --import tsx scripts/probe.ts) || exit 2; eval "$state"; }
+probe
 
 # 2. Redis: the one REDIS_URL names, else a local redis-server started here.
 if [ "$REDIS_UP" != 1 ]; then
@@ -50,7 +51,7 @@ if [ "$REDIS_UP" != 1 ]; then
   say "starting redis-server on port $REDIS_PORT (append-only file in $DATA_DIR/redis)"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA_DIR/redis" \
     --appendonly yes --save '' --logfile "$DATA_DIR/redis/redis.log" >/dev/null
-  for _ in $(seq 1 50); do eval "$(probe)"; [ "$REDIS_UP" = 1 ] && break; sleep 0.2; done
+  for _ in $(seq 1 50); do probe; [ "$REDIS_UP" = 1 ] && break; sleep 0.2; done
   [ "$REDIS_UP" = 1 ] || die "redis-server did not start; see $DATA_DIR/redis/redis.log."
 fi
 
@@ -64,7 +65,7 @@ if [ "$DOCKER_UP" != 1 ]; then
   as_root true || die "dockerd must run as root; start a Docker engine or set DOCKER_HOST."
   say "starting dockerd (log: /var/log/dockhand-dockerd.log)"
   as_root sh -c 'nohup dockerd >/var/log/dockhand-dockerd.log 2>&1 &'
-  for _ in $(seq 1 60); do eval "$(probe)"; [ "$DOCKER_UP" = 1 ] && break; sleep 0.5; done
+  for _ in $(seq 1 60); do probe; [ "$DOCKER_UP" = 1 ] && break; sleep 0.5; done
   [ "$DOCKER_UP" = 1 ] || die "dockerd did not start; see /var/log/dockhand-dockerd.log."
 fi
 

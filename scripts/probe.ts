@@ -1,10 +1,19 @@
 // Used by prepare.sh: says, in shell-readable words, whether the Redis and Docker that the
 // config names answer, reading REDIS_URL and DOCKER_HOST exactly as Dockhand itself will.
-import { loadConfig } from '../core/config.ts';
+import { type Config, loadConfig } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { createRedis } from '../queues/connection.ts';
 import { createDocker } from '../roles/docker-client.ts';
 
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  // The same one line (and exit code) the dockhand command gives for a bad value.
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`dockhand: ${err.message}\n`);
+  process.exit(2);
+}
 const url = new URL(config.redis.url);
 const local = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(url.hostname);
 

@@ -1,14 +1,37 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { AuthFailures } from '../../core/auth-failures.ts';
 import { DockhandError } from '../../core/errors.ts';
 
 export interface AuthOptions {
-  /** API_KEYS; empty leaves every route open. */
+  /** Every valid key (API_KEYS and ADMIN_API_KEYS); empty leaves every route open. */
   apiKeys: readonly string[];
+  /** ADMIN_API_KEYS: keys that may act in Bull Board. Default none. */
+  adminKeys?: readonly string[];
+  /** Failed authentications per client address; without it they are not counted. */
+  failures?: AuthFailures;
+}
+
+/** Who a request authenticated as: never the key itself, only a digest of it. */
+export interface Principal {
+  /** The first 128 bits of the key's SHA-256, hex: the rate limit's bucket. */
+  id: string;
+  /** The key is one of ADMIN_API_KEYS. */
+  admin: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook when the request presented a valid key. */
+    principal?: Principal;
+  }
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/** A key's stable, non-reversible name: what reaches Redis in its place. */
+export const keyId = (key: string) => sha256(key).toString('hex').slice(0, 32);
 
 /** The key a request presents: a bearer token, or the password of Basic auth so a browser can open Bull Board. */
 export function presentedKey(request: FastifyRequest): string | undefined {
@@ -47,13 +70,37 @@ export const pathOf = (url: string) => url.split('?')[0] ?? '';
 
 export default fp<AuthOptions>(
   async (app: FastifyInstance, options) => {
-    if (options.apiKeys.length === 0) return;
+    app.decorateRequest('principal', undefined);
+    if (options.apiKeys.length === 0) {
+      app.log.warn(
+        'Authentication is off (API_KEYS is not set): every route is open to whoever can reach this address.',
+      );
+      return;
+    }
     const check = createKeyChecker(options.apiKeys);
+    const checkAdmin = createKeyChecker(options.adminKeys ?? []);
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
+      // Checked before the key, so that past the limit even a right key is refused: a guesser
+      // cannot tell from the answer that a guess was right.
+      const blockedMs = options.failures?.blockedFor(request.ip) ?? 0;
+      if (blockedMs > 0) {
+        const seconds = Math.ceil(blockedMs / 1000);
+        reply.header('retry-after', String(seconds));
+        throw new DockhandError(
+          'rate_limited',
+          429,
+          `Too many failed authentications from this address; retry in ${seconds} seconds.`,
+        );
+      }
       const key = presentedKey(request);
-      if (check(key)) return;
+      if (key !== undefined && check(key)) {
+        request.principal = { id: keyId(key), admin: checkAdmin(key) };
+        return;
+      }
+      // A missing key is not a guess (a browser's first visit to Bull Board has none).
+      if (key !== undefined) await options.failures?.record(request.ip);
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.
       if (path.startsWith('/admin') || path.startsWith('/docs')) {
         reply.header('www-authenticate', 'Basic realm="dockhand", charset="UTF-8"');

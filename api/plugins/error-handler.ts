@@ -9,9 +9,14 @@ interface ErrorBody {
   field?: string;
 }
 
-// ioredis says "Redis is away" in several ways depending on when the command was made.
-const REDIS_DOWN =
-  /enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|Reached the max retries/i;
+export interface ErrorHandlerOptions {
+  /**
+   * ioredis reports "Redis is away" as plain Errors with varying text, so the handler asks the
+   * connection's state instead of reading messages: an unforeseen error while Redis is not
+   * ready is a 503, not a 500.
+   */
+  redisReady: () => boolean;
+}
 
 function describeValidation(error: FastifyError): ErrorBody {
   const first = error.validation?.[0] as
@@ -25,7 +30,10 @@ function describeValidation(error: FastifyError): ErrorBody {
 }
 
 /** Maps every error to the contract's JSON; stack traces go to the log, never to the client. */
-function toResponse(error: FastifyError | DockhandError | Error): { status: number; body: ErrorBody } {
+function toResponse(
+  error: FastifyError | DockhandError | Error,
+  redisReady: () => boolean,
+): { status: number; body: ErrorBody } {
   if (error instanceof DockhandError) {
     const body: ErrorBody = { error: error.code, message: error.message };
     if (error.field) body.field = error.field;
@@ -61,7 +69,7 @@ function toResponse(error: FastifyError | DockhandError | Error): { status: numb
       body: { error: 'invalid_json', message: 'The body is not valid JSON.', field: 'body' },
     };
   }
-  if (REDIS_DOWN.test(error.message) || error.name === 'MaxRetriesPerRequestError') {
+  if (!redisReady()) {
     return {
       status: 503,
       body: { error: 'dependency_unavailable', message: 'Redis is not reachable; try again shortly.' },
@@ -79,10 +87,10 @@ function toResponse(error: FastifyError | DockhandError | Error): { status: numb
   };
 }
 
-export default fp(
-  async (app: FastifyInstance) => {
+export default fp<ErrorHandlerOptions>(
+  async (app: FastifyInstance, options) => {
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      const { status, body } = toResponse(error);
+      const { status, body } = toResponse(error, options.redisReady);
       if (status >= 500) request.log.error({ err: error }, 'request failed');
       return reply.status(status).send(body);
     });

@@ -2,9 +2,10 @@ import fs from 'node:fs/promises';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
-import { DockhandError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { ConflictError, errorCode, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { METRIC_BY_FILE } from '../../processors/batches/catalog.ts';
 import type { BatchFolder, BatchFolders } from '../../processors/batches/folder.ts';
+import { validateBatch } from '../../processors/batches/validate.ts';
 import { batchJobId } from '../../processors/batches.ts';
 import { runTick, type TickHandler } from '../../processors/scheduler.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
@@ -13,6 +14,7 @@ import {
   BatchList,
   BatchParams,
   BatchResultSchema,
+  BatchValidation,
   BatchView,
   CreateBatchBody,
   TickResult,
@@ -28,18 +30,46 @@ interface Deps {
   tickHandlers: readonly TickHandler[];
 }
 
+/** The 400s that POST /batches and POST /batches/validate share, beyond the schema's. */
+function checkFiles(files: Record<string, unknown>): void {
+  for (const file of Object.keys(files)) {
+    if (!FILE_NAME.test(file)) {
+      throw new ValidationError(
+        `body.files.${file}`,
+        `body.files.${file} must be a plain file name ending in .json.`,
+      );
+    }
+  }
+  if (!Object.keys(files).some((f) => METRIC_BY_FILE[f])) {
+    throw new ValidationError(
+      'body.files',
+      `body.files names no metric file (e.g. ${Object.keys(METRIC_BY_FILE)[0]}).`,
+    );
+  }
+}
+
 /** Folder state and queue state, in the contract's four words. */
 async function view(folder: BatchFolder, queues: QueueSet): Promise<Static<typeof BatchView>> {
-  const base = { name: folder.name, path: folder.path, files: folder.files, folderState: folder.state };
+  // Host paths stay on the host: the folder is named as the old runner's users know it.
+  const base = {
+    name: folder.name,
+    path: `Inputs/${folder.name}`,
+    files: folder.files,
+    folderState: folder.state,
+  };
   if (folder.state === 'processed') return { ...base, status: 'done' };
   if (folder.state === 'locked') return { ...base, status: 'processing' };
   const job = await queues.batches.getJob(batchJobId(folder.path));
   if (!job) return { ...base, status: 'pending' };
   const state = await job.getState();
-  const jobId = String(job.id);
-  if (state === 'active') return { ...base, status: 'processing', jobId };
-  if (state === 'failed') return { ...base, status: 'failed', jobId, error: job.failedReason };
-  return { ...base, status: 'pending', jobId };
+  if (state === 'active') return { ...base, status: 'processing' };
+  if (state === 'failed')
+    return {
+      ...base,
+      status: 'failed',
+      error: job.failedReason || 'The batch failed without a reason (its worker stopped?).',
+    };
+  return { ...base, status: 'pending' };
 }
 
 export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
@@ -57,26 +87,12 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
     },
     async (request, reply) => {
       const { name, files } = request.body;
-      const contents: Record<string, string> = {};
-      for (const [file, value] of Object.entries(files)) {
-        if (!FILE_NAME.test(file)) {
-          throw new ValidationError(
-            `body.files.${file}`,
-            `body.files.${file} must be a plain file name ending in .json.`,
-          );
-        }
-        contents[file] = `${JSON.stringify(value, null, 2)}\n`;
-      }
-      if (!Object.keys(contents).some((f) => METRIC_BY_FILE[f])) {
-        throw new ValidationError(
-          'body.files',
-          `body.files names no metric file (e.g. ${Object.keys(METRIC_BY_FILE)[0]}).`,
-        );
-      }
+      checkFiles(files);
+      const contents = Object.fromEntries(
+        Object.entries(files).map(([file, value]) => [file, `${JSON.stringify(value, null, 2)}\n`]),
+      );
       if (!(await deps.folders.create(name, contents))) {
-        throw new DockhandError(
-          'conflict',
-          409,
+        throw new ConflictError(
           `Batch ${name} already exists; batches are never re-run, use a new name.`,
           'body.name',
         );
@@ -84,6 +100,24 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
       const folder = (await deps.folders.get(name)) as BatchFolder;
       await deps.enqueue('batches', { name }, { jobId: batchJobId(folder.path) });
       return reply.status(201).send(await view(folder, deps.queues));
+    },
+  );
+
+  app.post(
+    '/batches/validate',
+    {
+      schema: {
+        tags: ['batches'],
+        summary:
+          'Check a batch without writing or queueing it: per metric file, the fields understood (and under which name), key fields missing, fields ignored, and whether it would be scored',
+        body: CreateBatchBody,
+        response: { 200: BatchValidation, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { name, files } = request.body;
+      checkFiles(files);
+      return validateBatch(name, files);
     },
   );
 
@@ -117,7 +151,7 @@ export default async function batchRoutes(base: FastifyInstance, deps: Deps) {
       try {
         return JSON.parse(await fs.readFile(deps.folders.resultPath(name), 'utf8'));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (errorCode(err) !== 'ENOENT') throw err;
         const folder = await deps.folders.get(name);
         throw new NotFoundError(folder ? `Batch ${name} has no result yet.` : `No batch ${name}.`);
       }

@@ -4,17 +4,18 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { NotFoundError } from '../../core/errors.ts';
 import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
-import {
-  DEFAULT_SWEEP_RUNS,
-  type SweepPoint,
-  summarisePoint,
-  sweepChart,
-  sweepResult,
-} from '../../processors/functions/power-sweep.ts';
+import { sweepChart } from '../../processors/functions/power-sweep.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
-import { FunctionParams, SweepBody, SweepView, TuningView } from '../schemas/functions.ts';
-import { type FunctionRouteDeps, QUEUE_GRACE_MS, requireFunction } from './functions.ts';
+import { FunctionParams, SweepBody, SweepParams, SweepStatus, TuningView } from '../schemas/functions.ts';
+import {
+  type FunctionRouteDeps,
+  QUEUE_GRACE_MS,
+  requireFunction,
+  requireFunctionWorker,
+} from './functions.ts';
+
+const sweepLink = (name: string, sweepId: string) => `/functions/${name}/tuning/sweeps/${sweepId}`;
 
 /** The auto-tuner's view, the power-tuning sweep and its chart. */
 export default async function functionTuningRoutes(base: FastifyInstance, deps: FunctionRouteDeps) {
@@ -44,52 +45,61 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
     {
       schema: {
         tags,
-        summary: 'Power tuning: run the event at several memory sizes and pick one by strategy',
+        summary:
+          'Power tuning: queue a sweep that runs the event at several memory sizes and picks one by strategy (202; follow its link)',
         params: FunctionParams,
         body: SweepBody,
-        response: { 200: SweepView, 404: ErrorResponse, ...commonErrors },
+        response: { 202: SweepStatus, 404: ErrorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const record = await getRecord(request.params.name);
+      await requireFunctionWorker(deps);
+      const sweepId = randomUUID();
+      await deps.enqueue(
+        'sweeps',
+        { functionName: record.name, version: record.version, ...request.body },
+        { jobId: sweepId },
+      );
+      const location = sweepLink(record.name, sweepId);
+      return reply
+        .status(202)
+        .header('location', location)
+        .send({ sweepId, functionName: record.name, status: 'queued', progress: 0, location });
+    },
+  );
+
+  app.get(
+    '/functions/:name/tuning/sweeps/:sweepId',
+    {
+      schema: {
+        tags,
+        summary: "A sweep's state and progress; its result once done",
+        params: SweepParams,
+        response: { 200: SweepStatus, 404: ErrorResponse, ...commonErrors },
       },
     },
     async (request) => {
-      const record = await getRecord(request.params.name);
-      const sizes = [...new Set(request.body.memorySizes ?? [128, 256, 512, 1024, 1769])].sort(
-        (a, b) => a - b,
-      );
-      const runs = request.body.invocations ?? DEFAULT_SWEEP_RUNS;
-      const call = async (memoryMb: number) => {
-        const requestId = randomUUID();
-        const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
-        await deps.enqueue(
-          'functions',
-          {
-            functionName: record.name,
-            requestId,
-            event: request.body.event ?? {},
-            invocationType: 'RequestResponse',
-            source: 'sweep',
-            memoryMb,
-          },
-          { jobId: requestId, attempts: 1 },
-        );
-        const out = await result.catch(() => undefined);
-        return out?.status === 'SUCCESS' ? out.durationMs : undefined;
+      const { name, sweepId } = request.params;
+      const job = await deps.queues.sweeps.getJob(sweepId);
+      if (!job || job.data.functionName !== name)
+        throw new NotFoundError(`No sweep ${sweepId} of ${name}; sweeps are kept for 24 hours.`);
+      const state = await job.getState();
+      const base = {
+        sweepId,
+        functionName: name,
+        progress: typeof job.progress === 'number' ? job.progress : 0,
+        location: sweepLink(name, sweepId),
       };
-      const points: SweepPoint[] = [];
-      for (const memoryMb of sizes) {
-        // The first call after a resize pays for the new container; it is not the size's figure.
-        await call(memoryMb);
-        const durations: number[] = [];
-        let failures = 0;
-        for (let i = 0; i < runs; i++) {
-          const duration = await call(memoryMb);
-          if (duration === undefined) failures++;
-          else durations.push(duration);
-        }
-        points.push(summarisePoint(memoryMb, durations, failures));
-      }
-      const sweep = sweepResult(record.name, request.body.strategy ?? 'balanced', points);
-      await deps.history.saveSweep(record.name, sweep);
-      return sweep;
+      if (state === 'completed')
+        return { ...base, status: 'done' as const, progress: 100, result: job.returnvalue };
+      if (state === 'failed')
+        return {
+          ...base,
+          status: 'failed' as const,
+          error: job.failedReason || 'The sweep failed without a reason (its worker stopped?).',
+        };
+      return { ...base, status: state === 'active' ? ('running' as const) : ('queued' as const) };
     },
   );
 

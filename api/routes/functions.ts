@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { DockhandError, NotFoundError } from '../../core/errors.ts';
+import {
+  coerceError,
+  DependencyUnavailableError,
+  DockhandError,
+  NotFoundError,
+  WaitTimeoutError,
+} from '../../core/errors.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
 import type { FunctionRecord, FunctionStore } from '../../processors/functions/function-store.ts';
 import type { S3CodeReader } from '../../processors/functions/s3-code-source.ts';
@@ -10,7 +16,7 @@ import type { TuningHistory } from '../../processors/functions/tuning-history.ts
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
-import { type ResultWaiter, WaitTimeoutError } from '../../queues/result-waiter.ts';
+import type { ResultWaiter } from '../../queues/result-waiter.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import {
@@ -29,6 +35,8 @@ export interface FunctionRouteDeps {
   enqueue: Enqueue;
   queues: QueueSet;
   waiter: ResultWaiter;
+  /** Is any worker able to run functions now (its Docker answers)? Unset: assume so. */
+  functionsAvailable?: () => Promise<boolean>;
   deadLetters: DeadLetters;
   /** Reads `code.s3` zips from the allowed buckets (processors/functions/s3-code-source.ts). */
   s3Code: S3CodeReader;
@@ -50,6 +58,14 @@ async function resolveCode(
 export const MASKED = '***';
 export function maskEnv(record: FunctionRecord): FunctionRecord {
   return { ...record, env: Object.fromEntries(Object.keys(record.env).map((k) => [k, MASKED])) };
+}
+
+/** A synchronous call with no worker able to run it is a 503 at once, not a timeout later. */
+export async function requireFunctionWorker(deps: Pick<FunctionRouteDeps, 'functionsAvailable'>) {
+  if (deps.functionsAvailable && !(await deps.functionsAvailable()))
+    throw new DependencyUnavailableError(
+      'No worker can run functions right now: Docker does not answer on any worker, or none is running (start dockerd or a worker, or invoke with X-Invocation-Type: Event to queue the call).',
+    );
 }
 
 /** The function's record, or the 404 every function route answers; `fresh` allows a 1 s old read. */
@@ -183,12 +199,18 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         await deps.enqueue('functions', data, { jobId: requestId });
         return reply.status(202).send({ requestId });
       }
+      await requireFunctionWorker(deps);
       const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
       try {
         // A caller waiting on the answer retries themselves; a retry here could run it twice.
-        await deps.enqueue('functions', data, { jobId: requestId, attempts: 1 });
+        await deps.enqueue(
+          'functions',
+          { ...data, replyTo: deps.waiter.replyTo },
+          { jobId: requestId, attempts: 1 },
+        );
       } catch (err) {
         deps.waiter.cancel(requestId);
+        // The waiter was cancelled: its rejection has no one left to tell.
         result.catch(() => {});
         throw err;
       }
@@ -208,7 +230,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         throw new DockhandError(
           'invocation_failed',
           503,
-          `The invocation could not run: ${(err as Error).message}`,
+          `The invocation could not run: ${coerceError(err).message}`,
         );
       }
     },

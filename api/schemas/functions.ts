@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { FUNCTION_NAME_PATTERN } from '../../queues/schemas/functions.ts';
+import { SweepResult } from '../../queues/schemas/sweeps.ts';
 import { RUNTIME_NAMES } from '../../runtimes/catalog.ts';
 import { JobId } from './jobs.ts';
 
@@ -94,51 +95,24 @@ export const TuningView = Type.Object({
   advice: Type.Union([Type.Null(), Type.Unknown()]),
 });
 
-export const SweepBody = Type.Object(
-  {
-    memorySizes: Type.Optional(
-      Type.Array(Type.Integer({ minimum: 64, maximum: 10240 }), {
-        minItems: 1,
-        maxItems: 12,
-        description: 'Default 128, 256, 512, 1024, 1769.',
-      }),
-    ),
-    invocations: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: 50,
-        description: 'Measured runs per size, after one discarded warm-up call. Default 10.',
-      }),
-    ),
-    event: Type.Optional(Type.Unknown()),
-    strategy: Type.Optional(
-      Type.Union([Type.Literal('cost'), Type.Literal('speed'), Type.Literal('balanced')], {
-        description: 'Default balanced.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
+export { SweepOptions as SweepBody } from '../../queues/schemas/sweeps.ts';
 
-const SweepPointSchema = Type.Object({
-  memoryMb: Type.Integer(),
-  durationMs: Type.Number({
-    description: 'Trimmed mean of the measured runs (20% cut each side from 5 runs).',
-  }),
-  p10Ms: Type.Number(),
-  p50Ms: Type.Number(),
-  p90Ms: Type.Number(),
-  costUsd: Type.Number({ description: 'Mean billed cost of one invocation: each run rounded up to the ms.' }),
-  costPerMillionUsd: Type.Number(),
-  runs: Type.Integer(),
-  failures: Type.Integer(),
+export const SweepParams = Type.Object({
+  name: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
+  sweepId: Type.String({ format: 'uuid', description: 'The id POST …/tuning/sweep answered.' }),
 });
 
-export const SweepView = Type.Object({
+export const SweepStatus = Type.Object({
+  sweepId: Type.String(),
   functionName: Type.String(),
-  strategy: Type.String(),
-  best: Type.Union([SweepPointSchema, Type.Null()]),
-  reason: Type.String({ description: 'Why this size was picked, or why none was.' }),
-  points: Type.Array(SweepPointSchema),
-  at: Type.String(),
+  status: Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('done'),
+    Type.Literal('failed'),
+  ]),
+  progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent of the sweep’s calls made.' }),
+  location: Type.String({ description: 'Where to follow this sweep.' }),
+  result: Type.Optional(SweepResult),
+  error: Type.Optional(Type.String()),
 });

@@ -4,25 +4,14 @@ import {
   costIdleUnderutilized,
   taggingCoverage,
 } from './scorers/cost.ts';
-import {
-  computeUtilization,
-  dbUtilization,
-  k8sUtilization,
-  storageEfficiency,
-} from './scorers/efficiency.ts';
-import type { MetricScorer } from './scorers/kit.ts';
-import {
-  availabilityIncidents,
-  iacCoverageDrift,
-  lbPerformance,
-  scalingEffectiveness,
-} from './scorers/reliability.ts';
-import {
-  securityEncryption,
-  securityIamRisk,
-  securityPublicExposure,
-  securityVulnPatch,
-} from './scorers/security.ts';
+import type { MetricScorer } from './scorers/define-metric.ts';
+import { computeUtilization, dbUtilization, k8sUtilization } from './scorers/efficiency.ts';
+import { lbPerformance } from './scorers/lb-performance.ts';
+import { availabilityIncidents, iacCoverageDrift, scalingEffectiveness } from './scorers/reliability.ts';
+import { securityEncryption, securityIamRisk } from './scorers/security.ts';
+import { securityPublicExposure } from './scorers/security-exposure.ts';
+import { storageEfficiency } from './scorers/storage-efficiency.ts';
+import { securityVulnPatch } from './scorers/vuln-patch.ts';
 
 export type Category = 'reliability' | 'efficiency' | 'cost' | 'security';
 

@@ -31,7 +31,7 @@ export function scoreBatch(inputs: Record<string, MetricInput>): BatchResult {
     if (!input.ok) {
       metrics[id] = {
         metric_id: id,
-        score: 0,
+        score: null,
         confidence: 0,
         rationale: `Not scored: ${entry.file} could not be read.`,
         evidence: {},
@@ -45,7 +45,7 @@ export function scoreBatch(inputs: Record<string, MetricInput>): BatchResult {
       // A scorer bug must cost one metric, never the batch.
       metrics[id] = {
         metric_id: id,
-        score: 0,
+        score: null,
         confidence: 0,
         rationale: 'Not scored: the scorer failed on this input.',
         evidence: {},
@@ -56,12 +56,12 @@ export function scoreBatch(inputs: Record<string, MetricInput>): BatchResult {
   return { metrics, summary: summarise(metrics) };
 }
 
-/** Weighted means over the metrics that scored (confidence > 0); unscored ones do not drag the mean. */
+/** Weighted means over the metrics that scored; unscored ones (score null) neither drag nor lift the mean. */
 export function summarise(metrics: Record<string, MetricResult>): BatchResult['summary'] {
   const byCategory = new Map<Category, Array<{ metric_id: string; weight: number; score: number }>>();
   for (const [id, m] of Object.entries(metrics)) {
     const entry = METRICS[id];
-    if (!entry || m.confidence === 0) continue;
+    if (!entry || m.score === null) continue;
     const list = byCategory.get(entry.category) ?? [];
     list.push({ metric_id: id, weight: entry.weight, score: m.score });
     byCategory.set(entry.category, list);

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { glob } from 'tinyglobby';
+import { ValidationError } from '../../core/errors.ts';
 import type { BatchSettings } from './settings.ts';
 
 /**
@@ -113,6 +114,18 @@ export async function tryLock(lockPath: string, staleMs: number): Promise<boolea
   }
 }
 
+/**
+ * `root/name`, refused unless it is one folder directly inside root. Names are checked by the
+ * queue's schema before a job runs; this holds for every other caller too (defence in depth:
+ * a name must never reach a path outside the batch root).
+ */
+export function folderIn(root: string, name: string): string {
+  const dir = path.resolve(root, name);
+  if (path.dirname(dir) !== path.resolve(root) || name !== path.basename(dir))
+    throw new ValidationError('name', `${JSON.stringify(name)} is not a batch folder name.`);
+  return dir;
+}
+
 export function createBatchFolders(settings: BatchSettings) {
   const staleMs = settings.staleLockSeconds * 1000;
 
@@ -127,7 +140,7 @@ export function createBatchFolders(settings: BatchSettings) {
   }
 
   async function describe(name: string, processed: Set<string>): Promise<BatchFolder | undefined> {
-    const dir = path.join(settings.inputsRoot, name);
+    const dir = folderIn(settings.inputsRoot, name);
     const stat = await fs.stat(dir).catch(() => undefined);
     if (!stat?.isDirectory()) return undefined;
     const files = await inputFiles(dir);
@@ -183,7 +196,7 @@ export function createBatchFolders(settings: BatchSettings) {
     },
 
     inputFiles,
-    resultPath: (name: string) => path.join(settings.outputsRoot, name, RESULT_FILE),
+    resultPath: (name: string) => path.join(folderIn(settings.outputsRoot, name), RESULT_FILE),
     lock: (dir: string) => tryLock(path.join(dir, LOCK_FILE), staleMs),
     unlock: (dir: string) => fs.rm(path.join(dir, LOCK_FILE), { force: true }),
 
@@ -211,7 +224,7 @@ export function createBatchFolders(settings: BatchSettings) {
      */
     async create(name: string, files: Record<string, string>): Promise<boolean> {
       await fs.mkdir(settings.inputsRoot, { recursive: true });
-      const target = path.join(settings.inputsRoot, name);
+      const target = folderIn(settings.inputsRoot, name);
       if (await fs.stat(target).catch(() => undefined)) return false;
       const temp = path.join(settings.inputsRoot, `.upload-${name}-${randomBytes(4).toString('hex')}`);
       await fs.mkdir(temp);

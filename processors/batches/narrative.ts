@@ -50,7 +50,7 @@ export function createNarrator(
             {
               role: 'system',
               content:
-                'You explain cloud infrastructure scores to engineers. For each metric, rewrite the rationale as one or two plain sentences: what the score means and the most useful next step. Never change numbers. Answer JSON: {"rationales": {"<metric_id>": "<text>"}}.',
+                'You explain cloud infrastructure scores to engineers. For each metric, rewrite the rationale as one or two plain sentences: what the score means and the most useful next step. Never change numbers. A null score means the metric was not scored: say which input it lacked (see gaps) and never give it a score. Answer JSON: {"rationales": {"<metric_id>": "<text>"}}.',
             },
             { role: 'user', content: JSON.stringify(items) },
           ],

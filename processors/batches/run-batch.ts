@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DockhandError } from '../../core/errors.ts';
+import { BatchLockedError, BatchMissingError, EngineError, ResultWriteError } from '../../core/errors.ts';
 import type { BatchOutcome } from '../../queues/schemas/batches.ts';
 import { METRIC_BY_FILE, METRICS } from './catalog.ts';
 import { type BatchResult, type MetricInput, scoreBatch } from './engine.ts';
@@ -10,25 +10,6 @@ import { type BatchFolders, writeFileAtomic } from './folder.ts';
 import type { Narrator } from './narrative.ts';
 
 const run = promisify(execFile);
-
-/** The engine failed: the old runner's exit code 1. */
-export class EngineError extends DockhandError {
-  constructor(message: string) {
-    super('engine_failed', 500, message);
-  }
-}
-/** result.json could not be written: the old runner's exit code 2. */
-export class ResultWriteError extends DockhandError {
-  constructor(message: string) {
-    super('result_not_writable', 500, message);
-  }
-}
-/** Another runner holds the batch's fresh .lock. */
-export class BatchLockedError extends DockhandError {
-  constructor(name: string) {
-    super('batch_locked', 409, `Batch ${name} is locked by another runner.`);
-  }
-}
 
 export interface RunBatchDeps {
   folders: BatchFolders;
@@ -125,7 +106,7 @@ async function externalEngine(
 export async function runBatch(deps: RunBatchDeps, name: string): Promise<BatchOutcome> {
   const { folders, log } = deps;
   const folder = await folders.get(name);
-  if (!folder) throw new EngineError(`Batch folder ${name} does not exist.`);
+  if (!folder) throw new BatchMissingError(name);
   if (folder.state === 'processed') return { batch: name, path: folder.path, skipped: 'already processed' };
   if (!(await folders.lock(folder.path))) throw new BatchLockedError(name);
   try {

@@ -1,5 +1,5 @@
 import yauzl from 'yauzl';
-import { ValidationError } from '../../core/errors.ts';
+import { coerceError, ValidationError } from '../../core/errors.ts';
 
 /** Limits on deployed code; each breach is a 400 with its reason, and nothing is written. */
 export const CODE_LIMITS = {
@@ -87,7 +87,7 @@ export async function bundleFromZip(zip: Buffer, field = 'body.code.zipBase64'):
       ),
     );
   } catch (err) {
-    throw bad(`not a readable zip archive (${(err as Error).message}).`);
+    throw bad(`not a readable zip archive (${coerceError(err).message}).`);
   }
   const bundle: CodeBundle = {};
   let total = 0;
@@ -136,7 +136,7 @@ export async function bundleFromZip(zip: Buffer, field = 'body.code.zipBase64'):
           });
         });
       } catch (err) {
-        fail(err as Error);
+        fail(coerceError(err));
       }
     });
     archive.readEntry();

@@ -47,7 +47,16 @@ export function createFunctionMetrics(registry: Registry) {
     labelNames: ['runtime'],
     registers: [registry],
   });
+  const telemetryErrors = new Counter({
+    name: 'dockhand_telemetry_errors_total',
+    help: 'Copies of a result that could not be kept (tuning history, pub/sub, S3 log); the invocation itself succeeded.',
+    labelNames: ['sink'],
+    registers: [registry],
+  });
   return {
+    onTelemetryError(sink: string) {
+      telemetryErrors.inc({ sink });
+    },
     onPoolEvent(event: PoolEvent, runtime: string) {
       if (event === 'cold') starts.inc({ runtime });
       else if (event === 'warm' || event === 'specialised') warm.inc({ runtime, kind: event });

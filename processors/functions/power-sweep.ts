@@ -1,4 +1,8 @@
+import type { Static } from 'typebox';
+import type { SweepPoint as SweepPointSchema, SweepResult } from '../../queues/schemas/sweeps.ts';
 import { PRICE_PER_GB_SECOND } from './auto-tuner.ts';
+
+export type { SweepResult };
 
 /**
  * AWS Lambda Power Tuning, in Dockhand: the same event at several memory sizes, per size a
@@ -10,34 +14,11 @@ export type SweepStrategy = 'cost' | 'speed' | 'balanced';
 /** Measured runs per size when the caller names none; fewer makes p90 a single sample. */
 export const DEFAULT_SWEEP_RUNS = 10;
 
-export interface SweepPoint {
-  memoryMb: number;
-  /** Trimmed mean: the fastest and slowest 20% dropped when there are 5 or more runs. */
-  durationMs: number;
-  p10Ms: number;
-  p50Ms: number;
-  p90Ms: number;
-  /** Mean cost of one invocation, USD: each run rounded up to the millisecond, then averaged. */
-  costUsd: number;
-  /** The same, per million invocations: the figure people compare. */
-  costPerMillionUsd: number;
-  runs: number;
-  failures: number;
-}
+export type SweepPoint = Static<typeof SweepPointSchema>;
 
 export interface SweepPick {
   point: SweepPoint;
   reason: string;
-}
-
-export interface SweepResult {
-  functionName: string;
-  strategy: SweepStrategy;
-  best: SweepPoint | null;
-  /** Why `best` was picked, or why nothing was. */
-  reason: string;
-  points: SweepPoint[];
-  at: string;
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;

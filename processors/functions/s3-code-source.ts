@@ -43,11 +43,10 @@ export function createS3CodeReader(deps: {
   const maxBytes = deps.maxBytes ?? MAX_S3_CODE_BYTES;
   return async ({ bucket, key }) => {
     if (!deps.s3)
-      throw new DockhandError(
-        's3_not_configured',
-        400,
-        'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
+      throw new ValidationError(
         FIELD,
+        'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
+        's3_not_configured',
       );
     if (!allowed.has(bucket)) throw unreadable(new Error(`bucket ${bucket} is not allowed`));
     const abort = new AbortController();

@@ -3,7 +3,7 @@ import type { InvocationResult } from '../../queues/schemas/functions.ts';
 
 /** Each invocation's record, logs included, as `logs/<function>/<yyyy-mm-dd>/<requestId>.json`. */
 export function s3LogSink(s3: S3Client, bucket: string) {
-  return async (result: InvocationResult) => {
+  return async function s3Log(result: InvocationResult) {
     const day = new Date().toISOString().slice(0, 10);
     await s3.send(
       new PutObjectCommand({

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { REPLY_TO_PATTERN } from '../reply-path.ts';
 
 export const FUNCTION_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
 
@@ -15,6 +16,12 @@ export const InvocationPayload = Type.Object(
       Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')], { description: 'Default Event.' }),
     ),
     source: Type.Optional(Type.String({ description: 'http, sqs, cli, sweep' })),
+    replyTo: Type.Optional(
+      Type.String({
+        pattern: REPLY_TO_PATTERN,
+        description: 'The waiting gateway: the worker also publishes the result on its reply channel.',
+      }),
+    ),
     memoryMb: Type.Optional(
       Type.Integer({
         minimum: 64,

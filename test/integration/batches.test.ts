@@ -146,6 +146,7 @@ t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half
   const partial = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: broken }));
   t.equal(partial.code, 0, 'an unreadable file is a gap, not a failure');
   const result = readJson(path.join(broken, 'Outputs', 'Broken', 'result.json'));
+  t.equal(result.metrics['lb.performance'].score, null);
   t.equal(result.metrics['lb.performance'].confidence, 0);
   t.match(result.metrics['lb.performance'].gaps[0], /lb_performance.json/);
   t.equal(result.summary.scored_metrics, 1);
@@ -193,6 +194,8 @@ t.test('through the queue: POST /batches, GET /batches, result, ticks', async (t
     list.batches.map((b: { name: string; status: string }) => [b.name, b.status]),
     [['All16', 'done']],
   );
+  t.equal(list.batches[0].path, 'Inputs/All16', 'named as users know it');
+  t.notOk(JSON.stringify(list).includes(root), 'no host path in the answer');
   const result = await app.inject({ method: 'GET', url: '/batches/All16/result' });
   t.equal(result.statusCode, 200);
   t.equal(result.json().summary.scored_metrics, 16);
@@ -247,6 +250,132 @@ t.test('through the queue: POST /batches, GET /batches, result, ticks', async (t
   const jobs = await queues.batches.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed']);
   t.equal(jobs.filter((j) => String(j.id).endsWith('Dropped')).length, 1, 'queued once');
   t.equal(readJson(path.join(root, 'state', 'processed.json')).length, 2);
+});
+
+t.test(
+  'POST /batches/validate: understood, missing and ignored fields; 400s as POST /batches; writes nothing',
+  async (t) => {
+    const root = batchRoot();
+    const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+    const { app, queues } = await startTestRole(t, 'gateway', config);
+    const validate = (payload: object) => app.inject({ method: 'POST', url: '/batches/validate', payload });
+
+    const res = await validate({
+      name: 'Check1',
+      files: {
+        ...README,
+        'security_public_exposure.json': {
+          resources: [{ id: 'sg-1', open_to_world: true, ports: [22], colour: 'red' }],
+        },
+        'security_iam_risk.json': { users: [{ name: 'bob', mfa: false, admin: true, key_age_days: 400 }] },
+        'security_encryption.json': { resources: [{ id: 'x', colour: 'red' }], owner: 'ops' },
+        'notes.json': { anything: true },
+      },
+    });
+    t.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    t.equal(body.name, 'Check1');
+    t.same(Object.keys(body.metrics).sort(), [
+      'availability.incidents',
+      'lb.performance',
+      'security.encryption',
+      'security.iam_risk',
+      'security.public_exposure',
+    ]);
+    t.same(body.ignored_files, ['notes.json']);
+    t.notOk('score' in body.metrics['lb.performance'], 'no score is computed for the answer');
+
+    const exposure = body.metrics['security.public_exposure'];
+    t.equal(exposure.file, 'security_public_exposure.json');
+    t.equal(exposure.would_score, true);
+    t.same(
+      exposure.understood.find((u: { field: string }) => u.field === 'resources[].public'),
+      { field: 'resources[].public', as: ['open_to_world'] },
+    );
+    t.same(exposure.ignored, ['resources[].colour']);
+    t.same(exposure.missing, []);
+
+    const iam = body.metrics['security.iam_risk'];
+    t.equal(iam.would_score, true);
+    t.same(
+      iam.missing.map((m: { field: string }) => m.field),
+      ['root_mfa_enabled'],
+    );
+    t.ok(iam.missing[0].accepts.includes('root_mfa_enabled'));
+
+    const encryption = body.metrics['security.encryption'];
+    t.equal(encryption.would_score, false, 'nothing it understood: it would not be scored');
+    t.same(encryption.ignored, ['owner', 'resources[].colour']);
+    t.same(
+      encryption.missing.map((m: { field: string }) => m.field),
+      ['resources[].encrypted_at_rest', 'resources[].tls_in_transit'],
+    );
+    t.equal(body.metrics['lb.performance'].would_score, true);
+    t.same(body.metrics['lb.performance'].ignored, []);
+
+    const bad: Array<[unknown, string]> = [
+      [{ name: '../escape', files: README }, 'body.name'],
+      [{ name: 'ok', files: { '../x.json': {} } }, 'body.files.../x.json'],
+      [{ name: 'ok', files: { 'notes.txt': {} } }, 'body.files.notes.txt'],
+      [{ name: 'ok', files: { 'other.json': {} } }, 'body.files'],
+      [{ name: 'ok', files: {} }, 'body.files'],
+      [{ name: 'ok', files: README, extra: 1 }, 'body'],
+    ];
+    for (const [payload, field] of bad) {
+      const refused = await validate(payload as object);
+      const same = await app.inject({ method: 'POST', url: '/batches', payload: payload as object });
+      t.equal(refused.statusCode, 400, JSON.stringify(payload));
+      t.same(refused.json(), same.json(), `${JSON.stringify(payload)}: the same 400 as POST /batches`);
+      t.match(refused.json(), { error: 'validation_error', message: String, field });
+    }
+
+    t.same(readdirSync(root), [], 'nothing written: no Inputs/, no state');
+    t.equal((await queues.batches.getJobCounts()).waiting ?? 0, 0, 'nothing queued');
+    t.equal(await queues.batches.count(), 0);
+  },
+);
+
+t.test('a batch whose fields are all unknown is not scored: overall_score null, not 5', async (t) => {
+  const root = batchRoot();
+  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+  const { app } = await startTestRole(t, 'all', config);
+  const events = new QueueEvents('batches', { connection: { url: REDIS_URL }, prefix: config.redis.prefix });
+  t.teardown(() => events.close());
+  await events.waitUntilReady();
+
+  const done = new Promise((resolve) => events.once('completed', resolve));
+  const created = await app.inject({
+    method: 'POST',
+    url: '/batches',
+    payload: {
+      name: 'Unknown',
+      files: {
+        'security_public_exposure.json': { resources: [{ id: 'sg-1', colour: 'red' }] },
+        'security_iam_risk.json': { users: [{ name: 'bob', shoe_size: 44 }] },
+        'lb_performance.json': { load_balancers: [{ id: 'alb-1', speed: 'fast' }] },
+      },
+    },
+  });
+  t.equal(created.statusCode, 201, created.body);
+  await done;
+  const res = await app.inject({ method: 'GET', url: '/batches/Unknown/result' });
+  t.equal(res.statusCode, 200, res.body);
+  const result = res.json();
+  t.equal(result.summary.overall_score, null);
+  t.equal(result.summary.scored_metrics, 0);
+  t.same(result.summary.category_scores, {});
+  for (const [id, m] of Object.entries(result.metrics) as Array<
+    [string, { score: unknown; confidence: number; gaps: string[] }]
+  >) {
+    t.equal(m.score, null, `${id} score null`);
+    t.equal(m.confidence, 0, `${id} confidence 0`);
+    t.ok(
+      m.gaps.some((g) => /was not found \(accepted names: /.test(g)),
+      `${id} gaps name the fields it needed`,
+    );
+  }
+  const onDisk = readJson(path.join(root, 'Outputs', 'Unknown', 'result.json'));
+  t.equal(onDisk.metrics['security.public_exposure'].score, null, 'null is written, not 0');
 });
 
 t.test('the LLM narrative rewrites rationales, never scores, and its failure changes nothing', async (t) => {

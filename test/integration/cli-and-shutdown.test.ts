@@ -86,7 +86,10 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
 
   const badConfig = await run(['enqueue', 'http-jobs', '-'], { ...env, REDIS_URL: 'nope' }, '{}').done;
   t.equal(badConfig.code, 2);
-  t.equal(badConfig.stderr.trim(), 'dockhand: REDIS_URL must be a redis:// or rediss:// URL (got "nope").');
+  t.equal(
+    badConfig.stderr.trim(),
+    'dockhand: REDIS_URL must be a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db] (got "nope").',
+  );
 
   const noRedis = await run(
     ['enqueue', 'http-jobs', '-'],
@@ -99,6 +102,21 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
     /^dockhand: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer .*set REDIS_URL\.\n$/,
   );
   t.notMatch(noRedis.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('a role with a bad REDIS_URL or DOCKER_HOST stops at start-up with one line', async (t) => {
+  const env = testEnv();
+  const [redis, docker] = await Promise.all([
+    run(['gateway'], { ...env, REDIS_URL: 'nonsense' }).done,
+    run(['worker'], { ...env, DOCKER_HOST: 'nonsense' }).done,
+  ]);
+  t.equal(redis.code, 2);
+  t.match(
+    redis.stderr,
+    /^dockhand: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL.* \(got "nonsense"\)\.\n$/,
+  );
+  t.equal(docker.code, 2);
+  t.match(docker.stderr, /^dockhand: DOCKER_HOST must be one of unix:\/\/\/path, .* \(got "nonsense"\)\.\n$/);
 });
 
 async function waitForLog(child: ChildProcess, pattern: RegExp): Promise<void> {

@@ -78,6 +78,10 @@ t.test('deploy, invoke (specialised then warm), list, update, delete', async (t)
 
   const second = await invoke('hello', { name: 'again' });
   t.equal(second.body.coldStart, false);
+  // The job behind a call carries progress (50 while running) and ends completed.
+  const job = await running.queues.functions.getJob(first.body.requestId);
+  t.equal(job?.progress, 50);
+  t.equal(await job?.getState(), 'completed');
   t.equal(second.body.result.hello, 'again');
 
   const list = (await app.inject({ method: 'GET', url: '/functions' })).json();
@@ -410,38 +414,54 @@ t.test('captured output is capped per invocation and says so', async (t) => {
   t.equal((await invoke('chatty')).body.coldStart, false, 'capping is not a failure: the container stays');
 });
 
-t.test('power tuning sweep: sizes, counts, a pick with its reason, and its chart', async (t) => {
-  await node(
-    'sweepme',
-    'exports.handler = async (e) => { let x = 0; for (let i = 0; i < e.n; i++) x += i; return x; };',
-  );
-  const res = await app.inject({
-    method: 'POST',
-    url: '/functions/sweepme/tuning/sweep',
-    payload: { memorySizes: [256, 128], invocations: 3, event: { n: 1000 }, strategy: 'cost' },
-  });
-  t.equal(res.statusCode, 200, res.body);
-  const sweep = res.json();
-  t.same(
-    sweep.points.map((p: { memoryMb: number }) => p.memoryMb),
-    [128, 256],
-  );
-  // Which size wins is decided on fixed inputs in the unit tests; here only the structure.
-  for (const p of sweep.points) {
-    t.same([p.runs, p.failures], [3, 0], 'the warm-up call is not counted');
-    t.ok(p.durationMs > 0 && p.p90Ms >= p.p50Ms && p.costUsd > 0 && p.costPerMillionUsd > 0);
-  }
-  t.ok([128, 256].includes(sweep.best.memoryMb));
-  t.match(sweep.reason, new RegExp(`${sweep.best.memoryMb} MB`));
-  const tuning = (await app.inject({ method: 'GET', url: '/functions/sweepme/tuning' })).json();
-  t.equal(tuning.samples, 0, "sweep runs do not count as the function's own invocations");
-  const svg = await app.inject({ method: 'GET', url: '/functions/sweepme/tuning.svg' });
-  t.equal(svg.statusCode, 200);
-  t.match(svg.headers['content-type'], /image\/svg\+xml/);
-  t.match(svg.body, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-  t.match(svg.body, /128 MB/);
-  t.equal((await app.inject({ method: 'GET', url: '/functions/hello/tuning.svg' })).statusCode, 404);
-});
+t.test(
+  'power tuning sweep: a job with progress, then sizes, counts, a pick with its reason, and its chart',
+  async (t) => {
+    await node(
+      'sweepme',
+      'exports.handler = async (e) => { let x = 0; for (let i = 0; i < e.n; i++) x += i; return x; };',
+    );
+    const res = await app.inject({
+      method: 'POST',
+      url: '/functions/sweepme/tuning/sweep',
+      payload: { memorySizes: [256, 128], invocations: 3, event: { n: 1000 }, strategy: 'cost' },
+    });
+    t.equal(res.statusCode, 202, res.body);
+    const queued = res.json();
+    t.match(queued, { functionName: 'sweepme', status: /^(queued|running)$/, progress: 0 });
+    t.equal(res.headers.location, queued.location);
+    t.match(queued.location, new RegExp(`^/functions/sweepme/tuning/sweeps/${queued.sweepId}$`));
+    // The sweep is a job: wait for it as for any job, on its queue's events.
+    const job = await running.queues.sweeps.getJob(queued.sweepId);
+    const events = new QueueEvents('sweeps', { connection: { url: REDIS_URL }, prefix: config.redis.prefix });
+    await events.waitUntilReady();
+    await job?.waitUntilFinished(events);
+    await events.close();
+    const followed = await app.inject({ method: 'GET', url: queued.location });
+    t.equal(followed.statusCode, 200);
+    t.match(followed.json(), { status: 'done', progress: 100 });
+    const sweep = followed.json().result;
+    t.same(
+      sweep.points.map((p: { memoryMb: number }) => p.memoryMb),
+      [128, 256],
+    );
+    // Which size wins is decided on fixed inputs in the unit tests; here only the structure.
+    for (const p of sweep.points) {
+      t.same([p.runs, p.failures], [3, 0], 'the warm-up call is not counted');
+      t.ok(p.durationMs > 0 && p.p90Ms >= p.p50Ms && p.costUsd > 0 && p.costPerMillionUsd > 0);
+    }
+    t.ok([128, 256].includes(sweep.best.memoryMb));
+    t.match(sweep.reason, new RegExp(`${sweep.best.memoryMb} MB`));
+    const tuning = (await app.inject({ method: 'GET', url: '/functions/sweepme/tuning' })).json();
+    t.equal(tuning.samples, 0, "sweep runs do not count as the function's own invocations");
+    const svg = await app.inject({ method: 'GET', url: '/functions/sweepme/tuning.svg' });
+    t.equal(svg.statusCode, 200);
+    t.match(svg.headers['content-type'], /image\/svg\+xml/);
+    t.match(svg.body, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    t.match(svg.body, /128 MB/);
+    t.equal((await app.inject({ method: 'GET', url: '/functions/hello/tuning.svg' })).statusCode, 404);
+  },
+);
 
 t.test('per-function concurrency: calls beyond the limit wait their turn', async (t) => {
   await node(

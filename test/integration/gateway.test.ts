@@ -179,7 +179,11 @@ t.test('API keys guard every route but health, ready and metrics', async (t) => 
   });
   t.equal(api.statusCode, 200);
   const names = (api.json().queues as Array<{ name: string }>).map((q) => q.name).sort();
-  t.same(names, ['batches', 'exec', 'functions', 'http-jobs', 'scheduler'], 'Bull Board shows every queue');
+  t.same(
+    names,
+    ['batches', 'exec', 'functions', 'http-jobs', 'scheduler', 'sweeps'],
+    'Bull Board shows every queue',
+  );
 });
 
 t.test('rate limit answers 429 in the contract shape', async (t) => {
@@ -238,3 +242,34 @@ t.test('the committed OpenAPI document matches the routes', async (t) => {
   t.equal(docs.statusCode, 200);
   t.match(docs.body, /swagger/i);
 });
+
+t.test(
+  'with no worker whose Docker answers, a sync invocation is a 503 at once; Event still queues',
+  async (t) => {
+    const config = testConfig({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+    const { app } = await startTestRole(t, 'all', config);
+    const deployed = await app.inject({
+      method: 'PUT',
+      url: '/functions/nodocker',
+      payload: {
+        runtime: 'node20',
+        handler: 'index.handler',
+        memoryMb: 128,
+        timeoutMs: 60_000,
+        code: { files: { 'index.js': 'exports.handler = async () => 1;' } },
+      },
+    });
+    t.equal(deployed.statusCode, 201, deployed.body);
+    const sync = await app.inject({ method: 'POST', url: '/functions/nodocker/invoke', payload: {} });
+    t.equal(sync.statusCode, 503, 'not a 504 after the 60 s timeout and 30 s of grace');
+    t.equal(sync.json().error, 'dependency_unavailable');
+    t.match(sync.json().message, /No worker can run functions right now/);
+    const queued = await app.inject({
+      method: 'POST',
+      url: '/functions/nodocker/invoke',
+      headers: { 'x-invocation-type': 'Event' },
+      payload: {},
+    });
+    t.equal(queued.statusCode, 202, 'an async call waits in the queue for a worker to come back');
+  },
+);

@@ -1,6 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import t from 'tap';
-import { AddressPolicy, AddressRefusedError } from '../../core/address-policy.ts';
+import { AddressPolicy } from '../../core/address-policy.ts';
+import { AddressRefusedError } from '../../core/errors.ts';
 import { createSafeFetch } from '../../core/safe-fetch.ts';
 import { startTargetServer } from '../helpers/target-server.ts';
 

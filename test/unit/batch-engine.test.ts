@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { METRIC_BY_FILE, METRICS } from '../../processors/batches/catalog.ts';
 import { type MetricInput, scoreBatch } from '../../processors/batches/engine.ts';
+import type { MetricScorer } from '../../processors/batches/scorers/define-metric.ts';
+import { EXTRA_INPUTS, hideFields, respell } from '../helpers/batch-fields.ts';
 import { README_AVAILABILITY, README_LB, sampleBatch } from '../helpers/batch-samples.ts';
 
 const asInputs = (files: Record<string, unknown>): Record<string, MetricInput> =>
@@ -34,8 +37,8 @@ t.test('a batch with all 16 files scores all 16 with full confidence', async (t)
   t.equal(result.summary.scored_metrics, 16);
   for (const [id, m] of Object.entries(result.metrics)) {
     t.same(m.gaps, [], `${id} has no gaps`);
-    t.ok(m.score >= 3.5, `${id} healthy input scores well (${m.score})`);
-    t.equal(Math.round(m.score * 10) / 10, m.score, `${id} has one decimal`);
+    t.ok(m.score !== null && m.score >= 3.5, `${id} healthy input scores well (${m.score})`);
+    t.equal(Math.round((m.score ?? 0) * 10) / 10, m.score, `${id} has one decimal`);
     t.ok(m.confidence > 0.5 && m.confidence <= 1, `${id} confidence ${m.confidence}`);
     t.type(m.rationale, 'string');
   }
@@ -116,7 +119,7 @@ t.test('single-field regressions never raise a score', async (t) => {
   }
 });
 
-t.test('malformed input lowers confidence and lists gaps, never throws', async (t) => {
+t.test('malformed input is not scored: score null, confidence 0, gaps; never throws', async (t) => {
   const shapes: unknown[] = [
     {},
     null,
@@ -130,8 +133,8 @@ t.test('malformed input lowers confidence and lists gaps, never throws', async (
       const m = entry.scorer.score(shape);
       t.equal(m.metric_id, id);
       t.ok(m.gaps.length > 0, `${id} on ${JSON.stringify(shape)} lists a gap`);
-      t.ok(m.confidence < 0.5, `${id} on ${JSON.stringify(shape)} has low confidence (${m.confidence})`);
-      t.ok(m.score >= 0 && m.score <= 5);
+      t.equal(m.score, null, `${id} on ${JSON.stringify(shape)} is not scored`);
+      t.equal(m.confidence, 0);
     }
   }
   const partial = METRICS['lb.performance']?.scorer.score({
@@ -142,6 +145,7 @@ t.test('malformed input lowers confidence and lists gaps, never throws', async (
   t.match(partial?.gaps, [/lat_p95 is not a number/]);
 
   const unreadable = scoreBatch({ 'lb.performance': { ok: false, error: 'Unexpected token' } });
+  t.equal(unreadable.metrics['lb.performance']?.score, null);
   t.equal(unreadable.metrics['lb.performance']?.confidence, 0);
   t.match(unreadable.metrics['lb.performance']?.gaps, [/lb_performance.json: Unexpected token/]);
   t.equal(unreadable.summary.scored_metrics, 0, 'an unscored metric does not count');
@@ -222,7 +226,15 @@ const documented: Array<[string, unknown, number]> = [
         { id: 'r2', port: 22, cidr: '0.0.0.0/0' },
       ],
     },
-    3.3,
+    2,
+  ],
+  [
+    'security.public_exposure',
+    {
+      resources: [{ id: 'alb', type: 'load_balancer', public: true }],
+      open_ingress_rules: [{ id: 'r', port: 443, cidr: '0.0.0.0/0' }],
+    },
+    4.8,
   ],
   [
     'security.encryption',
@@ -238,7 +250,12 @@ const documented: Array<[string, unknown, number]> = [
   [
     'security.iam_risk',
     { root_mfa_enabled: false, users: [{ name: 'a', mfa_enabled: true, access_key_age_days: 10 }] },
-    3,
+    2,
+  ],
+  [
+    'security.iam_risk',
+    { root_mfa_enabled: true, users: [{ name: 'a', mfa_enabled: true, access_key_age_days: 10 }] },
+    5,
   ],
   [
     'security.vuln_patch',
@@ -263,4 +280,166 @@ t.test("each scorer's TypeBox input schema describes the inputs it scores fully"
     t.ok(schema && Value.Check(schema, value), `${file} matches ${id}'s schema`);
     t.notOk(schema && Value.Check(schema, 'not an object'), `${id}'s schema rejects a string`);
   }
+});
+
+const fileOf = (id: string) => METRICS[id]?.file as string;
+const keyNames = (scorer: MetricScorer) =>
+  scorer.keys.flat().flatMap((k) => scorer.fields[k]?.names.map((a) => a.name) ?? []);
+
+t.test('a file whose key fields are all spelled in unknown ways is not scored, never best', async (t) => {
+  for (const [id, { scorer }] of Object.entries(METRICS)) {
+    const input = hideFields(sampleBatch(1)[fileOf(id)], keyNames(scorer));
+    const m = scorer.score(input);
+    t.equal(m.score, null, `${id} is not scored`);
+    t.equal(m.confidence, 0, `${id} confidence 0`);
+    const report = scorer.inspect(input);
+    t.equal(report.would_score, false);
+    t.ok(report.missing.length > 0, `${id} names its missing key fields`);
+    for (const { field } of report.missing) {
+      t.ok(
+        m.gaps.some((g) => g.replace(/\[\d+\]/g, '[]').includes(field)),
+        `${id}: a gap names ${field}`,
+      );
+    }
+  }
+  const all = scoreBatch(
+    Object.fromEntries(
+      Object.entries(METRICS).map(([id, { scorer }]) => [
+        id,
+        { ok: true, value: hideFields(sampleBatch(1)[fileOf(id)], keyNames(scorer)) } as MetricInput,
+      ]),
+    ),
+  );
+  t.equal(all.summary.overall_score, null, 'nothing understood: no overall score, not 5');
+  t.equal(all.summary.scored_metrics, 0);
+  t.same(all.summary.category_scores, {});
+});
+
+t.test('every accepted name of every field is read as that field, in its own unit', async (t) => {
+  for (const [id, { scorer }] of Object.entries(METRICS)) {
+    const fixtures = [sampleBatch(1)[fileOf(id)], ...(EXTRA_INPUTS[id] ?? [])];
+    for (const [path, field] of Object.entries(scorer.fields)) {
+      const [canonical, ...aliases] = field.names;
+      const base = fixtures.find((f) => scorer.inspect(f).understood.some((u) => u.field === path));
+      if (!base || !canonical) {
+        t.fail(`${id}: no fixture holds ${path}`);
+        continue;
+      }
+      const expected = scorer.score(base).score;
+      for (const alias of aliases) {
+        const respelled = respell(base, path, canonical.name, alias);
+        t.equal(scorer.score(respelled).score, expected, `${id}: ${path} as ${alias.name}`);
+        const seen = scorer.inspect(respelled).understood.find((u) => u.field === path);
+        t.ok(seen?.as.includes(alias.name), `${id}: ${path} understood as ${alias.name}`);
+      }
+    }
+  }
+});
+
+t.test('no name is claimed by two fields of the same object', async (t) => {
+  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+  for (const [id, { scorer }] of Object.entries(METRICS)) {
+    const owner = new Map<string, string>();
+    for (const [path, field] of Object.entries(scorer.fields)) {
+      const parent = path.slice(0, path.length - (field.names[0]?.name.length ?? 0));
+      for (const { name } of field.names) {
+        const key = `${parent}${norm(name)}`;
+        t.notOk(
+          owner.has(key) && owner.get(key) !== path,
+          `${id}: ${name} read by ${owner.get(key)} and ${path}`,
+        );
+        owner.set(key, path);
+      }
+    }
+  }
+});
+
+t.test('docs/metrics.md lists every accepted name under its metric', async (t) => {
+  const docs = await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+  for (const [id, { scorer }] of Object.entries(METRICS)) {
+    const start = docs.indexOf(`### ${id} `);
+    t.ok(start >= 0, `${id} has a section`);
+    const next = docs.slice(start + 4).search(/\n##/);
+    const section = docs.slice(start, next < 0 ? undefined : start + 4 + next);
+    for (const [path, field] of Object.entries(scorer.fields)) {
+      t.ok(section.includes(`\`${path}\``), `${id} documents ${path}`);
+      for (const { name } of field.names.slice(1))
+        t.ok(section.includes(`\`${name}\``), `${id}: ${path} as ${name}`);
+    }
+  }
+});
+
+t.test("the users' own exports score their risks badly", async (t) => {
+  const exposure = METRICS['security.public_exposure']?.scorer;
+  const iam = METRICS['security.iam_risk']?.scorer;
+  const cases: Array<[MetricScorer | undefined, unknown]> = [
+    [exposure, { resources: [{ id: 'sg-1', open_to_world: true, ports: [22] }] }],
+    [exposure, { security_group_rules: [{ FromPort: 0, ToPort: 65535, CidrBlocks: ['0.0.0.0/0'] }] }],
+    [exposure, { resources: [{ id: 'db-1', PubliclyAccessible: 'true', port: '5432' }] }],
+    [iam, { users: [{ name: 'bob', mfa: false, admin: true, key_age_days: 400 }] }],
+    [iam, { users: [{ UserName: 'bob', 'MFA Enabled': 'No', IsAdmin: 'Yes', AccessKeyAgeDays: '400' }] }],
+    [iam, { AccountMFAEnabled: 0, users: [] }],
+  ];
+  for (const [scorer, input] of cases) {
+    const m = scorer?.score(input);
+    t.ok(
+      m?.score !== null && m?.score !== undefined && m.score <= 2,
+      `${JSON.stringify(input)} → ${m?.score}`,
+    );
+    t.ok((m?.confidence ?? 0) > 0);
+  }
+  const closed = exposure?.score({ resources: [{ id: 'sg-2', cidr_blocks: ['10.0.0.0/8'], ports: [22] }] });
+  t.equal(closed?.score, 5, 'SSH open to a private range is not an exposure');
+});
+
+t.test('inspect says what was understood, missing and ignored, without scoring', async (t) => {
+  const iam = METRICS['security.iam_risk']?.scorer as MetricScorer;
+  const report = iam.inspect({
+    users: [{ name: 'bob', mfa: false, admin: true, key_age_days: 400, colour: 'blue' }],
+    notes: 'x',
+  });
+  t.equal(report.would_score, true);
+  t.same(
+    report.understood.find((u) => u.field === 'users[].mfa_enabled'),
+    {
+      field: 'users[].mfa_enabled',
+      as: ['mfa'],
+    },
+  );
+  t.same(
+    report.missing.map((m) => m.field),
+    ['root_mfa_enabled'],
+  );
+  t.ok(report.missing[0]?.accepts.includes('account_mfa_enabled'));
+  t.same(report.ignored, ['notes', 'users[].colour']);
+  t.notOk('score' in report);
+
+  const vuln = METRICS['security.vuln_patch']?.scorer as MetricScorer;
+  const nested = vuln.inspect({
+    findings: [{ Id: 'x', Severity: { Label: 'CRITICAL', Normalized: 90 }, Age: '40' }],
+  });
+  t.same(nested.understood.find((u) => u.field === 'findings[].severity')?.as, ['Severity.Label']);
+  t.same(nested.ignored, ['findings[].Severity.Normalized']);
+  t.equal(vuln.score({ findings: [{ Severity: { Label: 'CRITICAL' }, Age: '40' }] }).score, 4);
+});
+
+t.test('values as exports write them: numeric strings, yes/no, percentages with a hint', async (t) => {
+  const compute = METRICS['compute.utilization']?.scorer as MetricScorer;
+  t.equal(compute.score({ instances: [{ id: 'a', cpu_avg: '0.55', mem_avg: 0.6 }] }).score, 5);
+  t.equal(compute.score({ instances: [{ id: 'a', cpu_percent: 55, mem_percent: '60' }] }).score, 5);
+  const out = compute.score({ instances: [{ id: 'a', cpu_avg: 55 }] });
+  t.equal(out.score, null);
+  t.match(out.gaps, [/cpu_avg \(55\) is outside 0–1; a percentage goes in cpu_avg_percent/]);
+  const enc = METRICS['security.encryption']?.scorer as MetricScorer;
+  t.equal(enc.score({ resources: [{ id: 'b', server_side_encryption: 'aws:kms', tls: 'yes' }] }).score, 5);
+  t.match(enc.score({ resources: [{ id: 'b', encrypted: 'maybe' }] }).gaps, [
+    /encrypted_at_rest \(given as encrypted\) is not true or false/,
+  ]);
+});
+
+t.test('a batch name never reaches a path outside its root', async (t) => {
+  const { folderIn } = await import('../../processors/batches/folder.ts');
+  t.equal(folderIn('/data/Inputs', 'Sample1'), '/data/Inputs/Sample1');
+  for (const name of ['../../../tmp/x', '..', '.', '', 'a/b', '/etc', 'a/../../b'])
+    t.throws(() => folderIn('/data/Inputs', name), /is not a batch folder name/, JSON.stringify(name));
 });

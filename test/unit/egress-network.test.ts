@@ -1,7 +1,8 @@
 import type Docker from 'dockerode';
 import ipaddr from 'ipaddr.js';
 import t from 'tap';
-import { AddressPolicy, AddressRefusedError, refusedRanges } from '../../core/address-policy.ts';
+import { AddressPolicy, refusedRanges } from '../../core/address-policy.ts';
+import { AddressRefusedError } from '../../core/errors.ts';
 import {
   allowCidrs,
   EGRESS_NETWORK,

@@ -1,15 +1,14 @@
 import { once } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import t from 'tap';
+import { FrameCapError, OutputCapError } from '../../core/errors.ts';
 import type { CgroupProfiler } from '../../runtimes/cgroup-profiler.ts';
 import type { DockerSandbox } from '../../runtimes/docker-sandbox.ts';
 import {
   DEFAULT_MAX_RESULT_BYTES,
   FRAME_HEADROOM_BYTES,
   FRAME_MARK,
-  FrameCapError,
   FrameChannel,
-  OutputCapError,
 } from '../../runtimes/frame-channel.ts';
 import { createInvoker } from '../../runtimes/invoker.ts';
 import type { FunctionImage, WarmPool } from '../../runtimes/warm-pool.ts';

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
+import { OutputCapError } from '../../core/errors.ts';
 import { advise, PRICE_PER_GB_SECOND, summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import { bundleFromFiles, checkPath } from '../../processors/functions/code-archive.ts';
 import { CgroupProfiler } from '../../runtimes/cgroup-profiler.ts';
 import { cpuForMemory } from '../../runtimes/docker-sandbox.ts';
-import { FrameChannel, OutputCapError } from '../../runtimes/frame-channel.ts';
+import { FrameChannel } from '../../runtimes/frame-channel.ts';
 
 t.test('auto-tuner patterns, headroom and savings', async (t) => {
   const waste = advise({

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import t from 'tap';
+import { LoadError } from '../../core/errors.ts';
 import { runtimeCatalog } from '../../runtimes/catalog.ts';
 import type {
   Sandbox,
@@ -8,7 +9,7 @@ import type {
   SandboxExit,
   SandboxSpec,
 } from '../../runtimes/sandbox.ts';
-import { type FunctionImage, LoadError, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
+import { type FunctionImage, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
 
 /** A driver whose "containers" are plain objects: the pool's bookkeeping, without Docker. */
 function fakeDriver() {
@@ -213,6 +214,43 @@ t.test('per-function concurrency queues extra callers; the cap evicts the least 
   t.equal(pool.stats().total, 2, 'POOL_MAX holds: the idle container of a made way');
   t.equal(destroyed(one.sandbox), true);
   pool.release(fn('c'), c.sandbox, true);
+});
+
+t.test('a full pool makes a call wait for a container, never fails it', async (t) => {
+  const { pool, destroyed } = makePool({ minIdle: 0, max: 2 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const a = await pool.acquire(fn('a'));
+  const b = await pool.acquire(fn('b'));
+  let got = false;
+  const c = pool.acquire(fn('c')).then((lease) => {
+    got = true;
+    return lease;
+  });
+  await new Promise((r) => setImmediate(r));
+  t.equal(got, false, 'both containers busy: the third call waits');
+  t.equal(pool.stats().total, 2);
+  pool.release(fn('a'), a.sandbox, true);
+  const lease = await c;
+  t.equal(destroyed(a.sandbox), true, "a's idle container made way");
+  t.equal(pool.stats().total, 2, 'POOL_MAX held throughout');
+  pool.release(fn('b'), b.sandbox, false);
+  pool.release(fn('c'), lease.sandbox, true);
+  const waiting = pool.acquire(fn('d'));
+  const e = pool.acquire(fn('e'));
+  t.ok(await waiting);
+  t.ok(await e);
+  t.ok(pool.stats().total <= 2);
+});
+
+t.test('what is kept about a container (cgroup paths) is dropped when it is destroyed', async (t) => {
+  const forgotten: string[] = [];
+  const { pool } = makePool({ minIdle: 0, onDestroyed: (id) => forgotten.push(id) });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const lease = await pool.acquire(fn('a'));
+  pool.release(fn('a'), lease.sandbox, false);
+  t.same(forgotten, [lease.sandbox.id]);
 });
 
 t.test('idle containers expire after the TTL', async (t) => {

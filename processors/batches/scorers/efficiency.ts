@@ -1,14 +1,7 @@
 import { Type } from 'typebox';
-import {
-  curve,
-  InputReader,
-  type MetricScorer,
-  optionalNumber as N,
-  pct,
-  result,
-  round2,
-  weightedMean,
-} from './kit.ts';
+import { defineMetric } from './define-metric.ts';
+import { list, num, PERCENT, share, text } from './input-reader.ts';
+import { curve, optionalNumber as N, weightedMean } from './kit.ts';
 
 /**
  * Utilisation bands (share of capacity, 0–1): idle below 10%, wasteful below 40%, healthy
@@ -25,7 +18,34 @@ export const utilisationBand = curve([
   [1, 1],
 ]);
 
-export const computeUtilization: MetricScorer = {
+const COMPUTE = {
+  instances: list(['instances', 'ec2_instances', 'vms', 'virtual_machines', 'servers']),
+  id: text(['id', 'instance_id', 'name', 'arn']),
+  cpu: share([
+    'cpu_avg',
+    'avg_cpu',
+    'cpu_average',
+    'cpu_utilization',
+    ['cpu_avg_percent', PERCENT],
+    ['cpu_percent', PERCENT],
+    ['cpu_utilization_percent', PERCENT],
+  ]),
+  cpuP95: share(['cpu_p95', 'p95_cpu', ['cpu_p95_percent', PERCENT]]),
+  mem: share([
+    'mem_avg',
+    'memory_avg',
+    'avg_mem',
+    'avg_memory',
+    'mem_utilization',
+    'memory_utilization',
+    ['mem_avg_percent', PERCENT],
+    ['mem_percent', PERCENT],
+    ['memory_percent', PERCENT],
+  ]),
+  cost: num(['hourly_cost', 'cost_per_hour', 'price_per_hour', 'hourly_price', ['monthly_cost', 1 / 730]]),
+};
+
+export const computeUtilization = defineMetric({
   id: 'compute.utilization',
   input: Type.Object({
     instances: Type.Array(
@@ -38,14 +58,22 @@ export const computeUtilization: MetricScorer = {
       }),
     ),
   }),
-  score(input) {
-    const r = new InputReader();
-    const per = r.items(input, 'instances').map((inst, i) => {
-      const label = `instances[${i}]`;
-      const cpu = r.num(inst, 'cpu_avg', `${label}.cpu_avg`, 0, 1);
-      const p95 = r.optNum(inst, 'cpu_p95', `${label}.cpu_p95`, 0, 1);
-      const mem = r.optNum(inst, 'mem_avg', `${label}.mem_avg`, 0, 1);
-      const cost = r.optNum(inst, 'hourly_cost', `${label}.hourly_cost`) ?? 1;
+  fields: {
+    instances: COMPUTE.instances,
+    'instances[].id': COMPUTE.id,
+    'instances[].cpu_avg': COMPUTE.cpu,
+    'instances[].cpu_p95': COMPUTE.cpuP95,
+    'instances[].mem_avg': COMPUTE.mem,
+    'instances[].hourly_cost': COMPUTE.cost,
+  },
+  keys: [['instances[].cpu_avg', 'instances[].mem_avg']],
+  assess(input, r) {
+    const per = r.items(input, COMPUTE.instances).map(({ value: inst, at }) => {
+      const id = r.label(inst, COMPUTE.id, at) ?? at;
+      const cpu = r.get(inst, COMPUTE.cpu, at);
+      const p95 = r.opt(inst, COMPUTE.cpuP95, at);
+      const mem = r.opt(inst, COMPUTE.mem, at);
+      const cost = r.opt(inst, COMPUTE.cost, at) ?? 1;
       // Sustained peaks above 90% are a saturation risk however low the average is.
       const peak = p95 !== undefined && p95 > 0.9 ? utilisationBand(p95) : undefined;
       const fit = weightedMean([
@@ -53,25 +81,46 @@ export const computeUtilization: MetricScorer = {
         [mem === undefined ? undefined : utilisationBand(mem), 1],
       ]);
       return {
-        id: (inst as { id?: string })?.id ?? label,
+        id,
         score: fit === undefined ? undefined : peak === undefined ? fit : Math.min(fit, peak),
         cost,
         cpu,
       };
     });
-    const score = weightedMean(per.map((p) => [p.score, p.cost] as const));
     const idle = per.filter((p) => p.cpu !== undefined && p.cpu < 0.1).length;
-    return result(
-      this.id,
-      r,
-      score,
-      `${per.length} instance(s) against a 40–70% utilisation band, weighted by cost; ${idle} idle below 10% CPU.`,
-      { per_instance: per, idle_instances: idle },
-    );
+    return {
+      score: weightedMean(per.map((p) => [p.score, p.cost] as const)),
+      rationale: `${per.length} instance(s) against a 40–70% utilisation band, weighted by cost; ${idle} idle below 10% CPU.`,
+      evidence: { per_instance: per, idle_instances: idle },
+    };
+  },
+});
+
+const K8S = {
+  clusters: list(['clusters', 'k8s_clusters', 'eks_clusters', 'gke_clusters', 'aks_clusters']),
+  name: text(['name', 'cluster', 'cluster_name', 'id']),
+  cpu: {
+    allocatable: num(['cpu_allocatable', 'allocatable_cpu', 'cpu_allocatable_cores'], 1e-9),
+    requested: num(['cpu_requested', 'cpu_requests', 'requested_cpu', 'cpu_request']),
+    used: num(['cpu_used', 'cpu_usage', 'used_cpu']),
+  },
+  mem: {
+    allocatable: num(
+      ['mem_allocatable', 'memory_allocatable', 'allocatable_memory', 'allocatable_mem'],
+      1e-9,
+    ),
+    requested: num([
+      'mem_requested',
+      'memory_requested',
+      'mem_requests',
+      'memory_requests',
+      'requested_memory',
+    ]),
+    used: num(['mem_used', 'memory_used', 'mem_usage', 'memory_usage', 'used_memory']),
   },
 };
 
-export const k8sUtilization: MetricScorer = {
+export const k8sUtilization = defineMetric({
   id: 'k8s.utilization',
   input: Type.Object({
     clusters: Type.Array(
@@ -86,34 +135,78 @@ export const k8sUtilization: MetricScorer = {
       }),
     ),
   }),
-  score(input) {
-    const r = new InputReader();
-    const per = r.items(input, 'clusters').map((c, i) => {
-      const label = `clusters[${i}]`;
+  fields: {
+    clusters: K8S.clusters,
+    'clusters[].name': K8S.name,
+    'clusters[].cpu_allocatable': K8S.cpu.allocatable,
+    'clusters[].cpu_requested': K8S.cpu.requested,
+    'clusters[].cpu_used': K8S.cpu.used,
+    'clusters[].mem_allocatable': K8S.mem.allocatable,
+    'clusters[].mem_requested': K8S.mem.requested,
+    'clusters[].mem_used': K8S.mem.used,
+  },
+  keys: ['clusters[].cpu_requested', 'clusters[].mem_requested'],
+  assess(input, r) {
+    const per = r.items(input, K8S.clusters).map(({ value: c, at }) => {
+      const name = r.label(c, K8S.name, at) ?? at;
       const ratios: Array<[number | undefined, number]> = [];
-      for (const res of ['cpu', 'mem'] as const) {
-        const alloc = r.num(c, `${res}_allocatable`, `${label}.${res}_allocatable`, 1e-9);
-        const req = r.num(c, `${res}_requested`, `${label}.${res}_requested`);
-        const used = r.num(c, `${res}_used`, `${label}.${res}_used`);
+      for (const res of [K8S.cpu, K8S.mem]) {
+        const alloc = r.get(c, res.allocatable, at);
+        const req = r.get(c, res.requested, at);
+        const used = r.get(c, res.used, at);
         // Requests reserve nodes (allocation); usage against requests shows over-asking.
         if (alloc !== undefined && req !== undefined)
           ratios.push([utilisationBand(Math.min(1, req / alloc)), 1]);
         if (req !== undefined && req > 0 && used !== undefined)
           ratios.push([utilisationBand(Math.min(1, used / req)), 1]);
       }
-      return { name: (c as { name?: string })?.name ?? label, score: weightedMean(ratios) };
+      return { name, score: weightedMean(ratios) };
     });
-    return result(
-      this.id,
-      r,
-      weightedMean(per.map((p) => [p.score, 1] as const)),
-      `${per.length} cluster(s): requests against allocatable and usage against requests, both against the 40–70% band.`,
-      { per_cluster: per },
-    );
+    return {
+      score: weightedMean(per.map((p) => [p.score, 1] as const)),
+      rationale: `${per.length} cluster(s): requests against allocatable and usage against requests, both against the 40–70% band.`,
+      evidence: { per_cluster: per },
+    };
   },
+});
+
+const headroom = curve([
+  [0.7, 5],
+  [0.85, 3],
+  [0.95, 1],
+  [1, 0],
+]);
+
+const DB = {
+  databases: list(['databases', 'dbs', 'db_instances', 'rds_instances', 'instances']),
+  id: text(['id', 'db_instance_identifier', 'name', 'arn']),
+  cpu: share([
+    'cpu_avg',
+    'avg_cpu',
+    'cpu_average',
+    'cpu_utilization',
+    ['cpu_avg_percent', PERCENT],
+    ['cpu_percent', PERCENT],
+    ['cpu_utilization_percent', PERCENT],
+  ]),
+  connections: share([
+    'connections_used',
+    'connection_utilization',
+    'connections_share',
+    ['connections_used_percent', PERCENT],
+    ['connections_percent', PERCENT],
+  ]),
+  storage: share([
+    'storage_used',
+    'storage_utilization',
+    'disk_used',
+    ['storage_used_percent', PERCENT],
+    ['storage_percent', PERCENT],
+    ['disk_used_percent', PERCENT],
+  ]),
 };
 
-export const dbUtilization: MetricScorer = {
+export const dbUtilization = defineMetric({
   id: 'db.utilization',
   input: Type.Object({
     databases: Type.Array(
@@ -125,126 +218,29 @@ export const dbUtilization: MetricScorer = {
       }),
     ),
   }),
-  score(input) {
-    const r = new InputReader();
-    const headroom = curve([
-      [0.7, 5],
-      [0.85, 3],
-      [0.95, 1],
-      [1, 0],
-    ]);
-    const per = r.items(input, 'databases').map((db, i) => {
-      const label = `databases[${i}]`;
-      const cpu = r.num(db, 'cpu_avg', `${label}.cpu_avg`, 0, 1);
-      const conns = r.optNum(db, 'connections_used', `${label}.connections_used`, 0, 1);
-      const storage = r.optNum(db, 'storage_used', `${label}.storage_used`, 0, 1);
+  fields: {
+    databases: DB.databases,
+    'databases[].id': DB.id,
+    'databases[].cpu_avg': DB.cpu,
+    'databases[].connections_used': DB.connections,
+    'databases[].storage_used': DB.storage,
+  },
+  keys: ['databases[].cpu_avg'],
+  assess(input, r) {
+    const per = r.items(input, DB.databases).map(({ value: db, at }) => {
+      const id = r.label(db, DB.id, at) ?? at;
+      const cpu = r.get(db, DB.cpu, at);
+      const conns = r.opt(db, DB.connections, at);
+      const storage = r.opt(db, DB.storage, at);
       const fit = cpu === undefined ? undefined : utilisationBand(cpu);
       // Connection and storage exhaustion are outages, so they cap the score rather than average in.
       const caps = [conns, storage].filter((x): x is number => x !== undefined).map(headroom);
-      return {
-        id: (db as { id?: string })?.id ?? label,
-        score: fit === undefined ? undefined : Math.min(fit, ...caps),
-      };
+      return { id, score: fit === undefined ? undefined : Math.min(fit, ...caps) };
     });
-    return result(
-      this.id,
-      r,
-      weightedMean(per.map((p) => [p.score, 1] as const)),
-      `${per.length} database(s): CPU against the 40–70% band, capped by connection and storage headroom.`,
-      { per_database: per },
-    );
+    return {
+      score: weightedMean(per.map((p) => [p.score, 1] as const)),
+      rationale: `${per.length} database(s): CPU against the 40–70% band, capped by connection and storage headroom.`,
+      evidence: { per_database: per },
+    };
   },
-};
-
-export const storageEfficiency: MetricScorer = {
-  id: 'storage.efficiency',
-  input: Type.Object({
-    volumes: Type.Array(
-      Type.Object({ id: Type.String(), size_gb: N(), used_gb: N(), attached: Type.Optional(Type.Boolean()) }),
-    ),
-    snapshots: Type.Optional(Type.Array(Type.Object({ id: Type.String(), size_gb: N(), age_days: N() }))),
-    buckets: Type.Optional(
-      Type.Array(Type.Object({ id: Type.String(), lifecycle_policy: Type.Optional(Type.Boolean()) })),
-    ),
-  }),
-  score(input) {
-    const r = new InputReader();
-    let size = 0;
-    let used = 0;
-    let unattached = 0;
-    r.items(input, 'volumes').forEach((v, i) => {
-      const s = r.num(v, 'size_gb', `volumes[${i}].size_gb`) ?? 0;
-      const u = r.optNum(v, 'used_gb', `volumes[${i}].used_gb`) ?? 0;
-      size += s;
-      used += Math.min(u, s);
-      if ((v as { attached?: unknown })?.attached === false) unattached += s;
-    });
-    if (size === 0) return result(this.id, r, undefined, '', {});
-    const snapshots = Array.isArray((input as { snapshots?: unknown })?.snapshots)
-      ? ((input as { snapshots: unknown[] }).snapshots ?? [])
-      : [];
-    const snapshotGb = snapshots.reduce<number>(
-      (acc, s) => acc + (Number((s as { size_gb?: unknown })?.size_gb) || 0),
-      0,
-    );
-    const oldSnapshotGb = snapshots.reduce<number>(
-      (acc, s) =>
-        acc +
-        ((Number((s as { age_days?: unknown })?.age_days) || 0) > 90
-          ? Number((s as { size_gb?: unknown })?.size_gb) || 0
-          : 0),
-      0,
-    );
-    const buckets = Array.isArray((input as { buckets?: unknown })?.buckets)
-      ? (input as { buckets: unknown[] }).buckets
-      : [];
-    const lifecycle = buckets.length
-      ? buckets.filter((b) => (b as { lifecycle_policy?: unknown })?.lifecycle_policy === true).length /
-        buckets.length
-      : undefined;
-    const usedShare = used / size;
-    const unattachedShare = unattached / size;
-    const oldShare = snapshotGb > 0 ? oldSnapshotGb / snapshotGb : 0;
-    const score = weightedMean([
-      [
-        curve([
-          [0.2, 1],
-          [0.5, 3],
-          [0.7, 5],
-        ])(usedShare),
-        2,
-      ],
-      [
-        curve([
-          [0, 5],
-          [0.1, 3],
-          [0.3, 1],
-          [0.5, 0],
-        ])(unattachedShare),
-        2,
-      ],
-      [
-        curve([
-          [0, 5],
-          [0.3, 3],
-          [0.7, 1],
-        ])(oldShare),
-        1,
-      ],
-      [lifecycle === undefined ? undefined : 5 * lifecycle, 1],
-    ]);
-    return result(
-      this.id,
-      r,
-      score,
-      `${pct(usedShare)} of provisioned volume space used, ${pct(unattachedShare)} unattached, ${pct(oldShare)} of snapshot space older than 90 days${lifecycle === undefined ? '' : `, ${pct(lifecycle)} of buckets with lifecycle rules`}.`,
-      {
-        used_share: round2(usedShare),
-        unattached_share: round2(unattachedShare),
-        old_snapshot_share: round2(oldShare),
-        lifecycle_coverage: lifecycle,
-      },
-      0.8,
-    );
-  },
-};
+});

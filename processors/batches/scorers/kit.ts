@@ -1,23 +1,16 @@
-import { type TSchema, Type } from 'typebox';
+import { Type } from 'typebox';
 
 /** What every metric scorer returns; the shape of result.json's `metrics.<id>`. */
 export interface MetricResult {
   metric_id: string;
-  /** 0–5, one decimal. */
-  score: number;
-  /** 0–1: how much of the input the score could rest on. */
+  /** 0–5, one decimal; null when the input gave nothing to score on. */
+  score: number | null;
+  /** 0–1: how much of the input the score could rest on; 0 when not scored. */
   confidence: number;
   rationale: string;
   evidence: Record<string, unknown>;
   /** Missing or malformed input, one sentence each. */
   gaps: string[];
-}
-
-export interface MetricScorer {
-  id: string;
-  /** TypeBox schema of the file's expected shape, documented in docs/metrics.md. */
-  input: TSchema;
-  score(input: unknown): MetricResult;
 }
 
 /** An optional numeric input field, with what it means, for a scorer's input schema. */
@@ -46,117 +39,6 @@ export function curve(points: ReadonlyArray<readonly [number, number]>) {
       if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
     }
     return last[1];
-  };
-}
-
-type Kind = 'number' | 'boolean' | 'string' | 'array' | 'object';
-
-/**
- * Reads fields of an untrusted JSON file. A missing or wrongly-typed field is recorded as a
- * gap and answered with undefined, so a scorer carries on with what it has and the gaps
- * lower its confidence instead of crashing the batch.
- */
-export class InputReader {
-  readonly gaps: string[] = [];
-  /** Fields asked for, and how many were usable: the basis of confidence. */
-  asked = 0;
-  found = 0;
-
-  get<T = unknown>(from: unknown, path: string, kind: Kind, label = path): T | undefined {
-    this.asked++;
-    let value: unknown = from;
-    for (const key of path.split('.')) {
-      value =
-        value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
-    }
-    if (value === undefined || value === null) {
-      this.gaps.push(`${label} is missing.`);
-      return undefined;
-    }
-    const ok =
-      kind === 'array'
-        ? Array.isArray(value)
-        : kind === 'object'
-          ? typeof value === 'object' && !Array.isArray(value)
-          : kind === 'number'
-            ? typeof value === 'number' && Number.isFinite(value)
-            : typeof value === kind;
-    if (!ok) {
-      this.gaps.push(`${label} is not a${kind === 'array' || kind === 'object' ? 'n' : ''} ${kind}.`);
-      return undefined;
-    }
-    this.found++;
-    return value as T;
-  }
-
-  /** A number that must also lie within [lo, hi] (a rate, a percentage). */
-  num(from: unknown, path: string, label = path, lo = 0, hi = Number.POSITIVE_INFINITY): number | undefined {
-    const value = this.get<number>(from, path, 'number', label);
-    if (value === undefined) return undefined;
-    if (value < lo || value > hi) {
-      this.found--;
-      this.gaps.push(`${label} (${value}) is outside ${lo}–${hi === Number.POSITIVE_INFINITY ? '∞' : hi}.`);
-      return undefined;
-    }
-    return value;
-  }
-
-  /** An optional number: absent is fine (no gap), present but wrong is a gap. */
-  optNum(
-    from: unknown,
-    path: string,
-    label = path,
-    lo = 0,
-    hi = Number.POSITIVE_INFINITY,
-  ): number | undefined {
-    let value: unknown = from;
-    for (const key of path.split('.')) {
-      value =
-        value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
-    }
-    return value === undefined || value === null ? undefined : this.num(from, path, label, lo, hi);
-  }
-
-  items(from: unknown, path: string): unknown[] {
-    return this.get<unknown[]>(from, path, 'array') ?? [];
-  }
-
-  gap(sentence: string): void {
-    this.gaps.push(sentence);
-  }
-}
-
-/**
- * Builds the result: score clamped to 0–5 with one decimal; confidence is the share of the
- * fields asked for that were usable, scaled by a metric's own base confidence (how well
- * the input can show the property at all) and never below 0.1 while anything scored.
- */
-export function result(
-  id: string,
-  reader: InputReader,
-  score: number | undefined,
-  rationale: string,
-  evidence: Record<string, unknown>,
-  baseConfidence = 0.9,
-): MetricResult {
-  if (score === undefined || Number.isNaN(score)) {
-    return {
-      metric_id: id,
-      score: 0,
-      confidence: 0,
-      rationale: `Not scored: ${reader.gaps[0] ?? 'the input had nothing to score.'}`,
-      evidence,
-      gaps: reader.gaps.length ? reader.gaps : ['The input had nothing to score.'],
-    };
-  }
-  const coverage = reader.asked === 0 ? 1 : reader.found / reader.asked;
-  return {
-    metric_id: id,
-    score: round1(clamp(score, 0, 5)),
-    confidence: round2(clamp(baseConfidence * coverage, 0.1, 1)),
-    rationale,
-    evidence,
-    gaps: reader.gaps,
   };
 }
 
