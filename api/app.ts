@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAuthFailures } from '../core/auth-failures.ts';
@@ -57,7 +57,7 @@ export async function buildApp(
   const app = Fastify({
     loggerInstance: deps.logger,
     // One line per request, written when it is answered (below), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.server.bodyLimitBytes,
     // X-Forwarded-For names the client only when a configured proxy sent it; believed from
     // anyone, it would let every client pick its own rate-limit and auth-failure bucket.

@@ -79,6 +79,8 @@ export class WarmPool {
   readonly #evictions = new Map<string, { seq: number; keepVersion: string | undefined }>();
   readonly #leasedAt = new WeakMap<Sandbox, number>();
   #seq = 0;
+  /** Calls that hold a function's slot and are still getting their container. */
+  readonly #taking = new Map<string, number>();
   /** Calls waiting for a place under POOL_MAX (every container busy). */
   readonly #roomWaiters: Array<() => void> = [];
   #total = 0;
@@ -128,6 +130,8 @@ export class WarmPool {
     } catch (err) {
       this.#wake(key);
       throw err;
+    } finally {
+      this.#taking.set(key, (this.#taking.get(key) ?? 1) - 1);
     }
   }
 
@@ -199,14 +203,20 @@ export class WarmPool {
     return set;
   }
 
+  /**
+   * Waits until the function has a free slot and takes it at once: calls still getting their
+   * container (#taking) count, or several concurrent first calls would all pass and each make a
+   * container.
+   */
   async #slot(key: string, concurrency: number): Promise<void> {
-    while (this.#busySet(key).size >= concurrency) {
+    while (this.#busySet(key).size + (this.#taking.get(key) ?? 0) >= concurrency) {
       await new Promise<void>((resolve) => {
         const list = this.#waiters.get(key) ?? [];
         list.push(resolve);
         this.#waiters.set(key, list);
       });
     }
+    this.#taking.set(key, (this.#taking.get(key) ?? 0) + 1);
   }
 
   #wake(key: string) {

@@ -266,3 +266,24 @@ t.test('idle containers expire after the TTL', async (t) => {
   t.equal(pool.stats().idleBound, 0);
   t.equal(destroyed(lease.sandbox), true);
 });
+
+t.test(
+  'concurrent first calls of a function respect its concurrency while containers are made',
+  async (t) => {
+    const { pool, created } = makePool({ minIdle: 0 });
+    await pool.start();
+    t.teardown(() => pool.close());
+    const single = fn('solo', { concurrency: 1 });
+    const leases = [pool.acquire(single), pool.acquire(single), pool.acquire(single)];
+    const first = await leases[0];
+    t.equal(created.length, 1, 'one container for one slot, however many calls arrive at once');
+    pool.release(single, first.sandbox, true);
+    const second = await leases[1];
+    t.equal(second.sandbox, first.sandbox, 'the next call waited and reused it');
+    pool.release(single, second.sandbox, true);
+    const third = await leases[2];
+    t.equal(third.sandbox, first.sandbox);
+    pool.release(single, third.sandbox, true);
+    t.equal(created.length, 1);
+  },
+);
