@@ -12,6 +12,7 @@ import type { QueueSet } from '../queues/queue-set.ts';
 import auth from './plugins/auth.ts';
 import bullBoard from './plugins/bull-board.ts';
 import errorHandler from './plugins/error-handler.ts';
+import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
@@ -34,7 +35,10 @@ export interface AppDeps {
   folders: BatchFolders;
   /** What a tick runs; POST /batches/tick runs them now, in this process. */
   tickHandlers: readonly TickHandler[];
-  functions: Pick<FunctionRouteDeps, 'store' | 'history' | 's3' | 'deadLetters' | 'functionsAvailable'> & {
+  functions: Pick<
+    FunctionRouteDeps,
+    'store' | 'history' | 's3Code' | 'deadLetters' | 'functionsAvailable'
+  > & {
     waiter?: FunctionRouteDeps['waiter'];
   };
 }
@@ -84,6 +88,7 @@ export async function buildApp(
   });
   // Every body Dockhand takes is JSON; anything else is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBody);
   await app.register(errorHandler, { redisReady: () => deps.redis.status === 'ready' });
   await app.register(metrics, { registry: deps.registry });
   if (mode === 'gateway') {

@@ -100,6 +100,7 @@ const EnvSchema = Type.Object({
   RUNTIME_IMAGE_PYTHON3: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
   S3_CODE_BUCKET: Type.Optional(Type.String()),
+  S3_CODE_BUCKETS_ALLOWED: Type.Optional(Type.String({ description: 'a comma-separated list of buckets' })),
   S3_OUTPUT_BUCKET: Type.Optional(Type.String()),
   AWS_REGION: Type.String({ minLength: 1, description: 'an AWS region name' }),
   AWS_ACCESS_KEY_ID: Type.Optional(Type.String()),
@@ -137,6 +138,12 @@ const EnvSchema = Type.Object({
     description: 'a whole number of seconds, at least 1',
   }),
   BATCH_CONFIG: Type.Optional(Type.String({ minLength: 1, description: 'a path to a config.yaml' })),
+  BATCH_ENGINE_ENV: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\s*,\\s*[A-Za-z_][A-Za-z0-9_]*)*$',
+      description: 'a comma-separated list of environment variable names',
+    }),
+  ),
   SCHEDULER_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     description: 'a whole number of seconds, at least 1',
@@ -221,7 +228,14 @@ export interface Config {
     maxResultBytes: number;
     images: { node20: string; python3: string };
   };
-  s3: { endpoint?: string; codeBucket?: string; outputBucket?: string; region: string };
+  s3: {
+    endpoint?: string;
+    codeBucket?: string;
+    /** Buckets `code.s3` may name besides codeBucket (S3_CODE_BUCKETS_ALLOWED); no other is read. */
+    codeBucketsAllowed: string[];
+    outputBucket?: string;
+    region: string;
+  };
   /** Explicit AWS credentials; without them the SDK's own chain (profile, instance role) is used. */
   aws: { region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   sqs: { queueUrl?: string; waitSeconds: number };
@@ -241,6 +255,8 @@ export interface Config {
     concurrency: number;
     staleLockSeconds: number;
     configFile?: string;
+    /** Variables passed to engine_command besides PATH, HOME, LANG, TZ (BATCH_ENGINE_ENV). */
+    engineEnv: string[];
   };
   httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
   exec: { serviceProxyPort: number; dataServiceUrl?: string };
@@ -342,6 +358,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3: {
       endpoint: e.S3_ENDPOINT,
       codeBucket: e.S3_CODE_BUCKET,
+      codeBucketsAllowed: list(e.S3_CODE_BUCKETS_ALLOWED),
       outputBucket: e.S3_OUTPUT_BUCKET,
       region: e.AWS_REGION,
     },
@@ -374,6 +391,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.BATCHES_CONCURRENCY,
       staleLockSeconds: e.BATCH_LOCK_STALE_SECONDS,
       configFile: e.BATCH_CONFIG ? path.resolve(e.BATCH_CONFIG) : undefined,
+      engineEnv: list(e.BATCH_ENGINE_ENV),
     },
     httpJobs: {
       allowExternal: yes(e.ALLOW_EXTERNAL_REQUESTS),

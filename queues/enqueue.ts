@@ -4,6 +4,7 @@ import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ValidationError } from '../core/errors.ts';
 import { describeSchemaIssue } from '../core/schema-errors.ts';
+import { checkJobId } from './job-ids.ts';
 import type { QueueSet } from './queue-set.ts';
 import { type QueueName, queueCatalog, queueNames } from './registry.ts';
 
@@ -36,7 +37,8 @@ export function validatePayload<K extends QueueName>(name: K, data: unknown): Pa
 /**
  * The one way work enters Dockhand: the gateway, the CLI and the pub/sub bridge all call
  * this, so a payload is checked the same way whoever sends it. Job ids are UUIDs unless the
- * caller brings its own (an idempotency key: the same id twice is one job).
+ * caller brings its own (an idempotency key: the same id twice is one job), which must not be
+ * one of BullMQ's own key names (queues/job-ids.ts).
  */
 export function createEnqueue(queues: QueueSet) {
   return async function enqueue<K extends QueueName>(
@@ -45,7 +47,7 @@ export function createEnqueue(queues: QueueSet) {
     options: JobsOptions = {},
   ): Promise<Job<Payload<K>>> {
     const payload = validatePayload(name, data);
-    const jobId = options.jobId ?? randomUUID();
+    const jobId = options.jobId === undefined ? randomUUID() : checkJobId(options.jobId);
     return queues[name].add(name, payload, { ...queueCatalog[name].jobOptions, ...options, jobId });
   };
 }
@@ -63,7 +65,11 @@ export function createEnqueueBulk(queues: QueueSet) {
     const jobs = items.map(({ data, options = {} }) => ({
       name,
       data: validatePayload(name, data),
-      opts: { ...queueCatalog[name].jobOptions, ...options, jobId: options.jobId ?? randomUUID() },
+      opts: {
+        ...queueCatalog[name].jobOptions,
+        ...options,
+        jobId: options.jobId === undefined ? randomUUID() : checkJobId(options.jobId),
+      },
     }));
     return queues[name].addBulk(jobs);
   };

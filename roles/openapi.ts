@@ -39,6 +39,7 @@ export async function describeApi(config: Config): Promise<unknown> {
       store: unavailable('the function store'),
       history: unavailable('the tuning history'),
       deadLetters: unavailable('the dead letters'),
+      s3Code: unavailable('S3'),
       waiter: unavailable('the result waiter'),
     },
   };

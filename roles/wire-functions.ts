@@ -12,11 +12,16 @@ import {
 } from '../processors/functions/function-store.ts';
 import { createInvocationRunner } from '../processors/functions/invocation-runner.ts';
 import { createFunctionMetrics } from '../processors/functions/metrics.ts';
+import { createS3CodeReader } from '../processors/functions/s3-code-source.ts';
 import { s3LogSink } from '../processors/functions/s3-log-sink.ts';
 import { createTuningHistory } from '../processors/functions/tuning-history.ts';
 import { createFunctionsProcessor } from '../processors/functions.ts';
 import { createSweepsProcessor } from '../processors/sweeps.ts';
-import { FUNCTION_RESULTS_CHANNEL } from '../queues/channels.ts';
+import {
+  FUNCTION_RESULTS_CHANNEL,
+  type FunctionChanged,
+  functionChangedChannel,
+} from '../queues/channels.ts';
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
@@ -58,6 +63,10 @@ export async function wireFunctions(deps: {
       ? s3CodeStorage(s3, config.s3.codeBucket)
       : localCodeStorage(path.join(config.storage.dataDir, 'functions'));
   const store = createFunctionStore({ redis: producer, prefix, code });
+  const s3Code = createS3CodeReader({
+    s3,
+    buckets: [config.s3.codeBucket ?? '', ...config.s3.codeBucketsAllowed],
+  });
   const history = createTuningHistory({ redis: producer, prefix });
 
   const waiterRedis: Redis[] = [];
@@ -70,6 +79,27 @@ export async function wireFunctions(deps: {
     waiter = createResultWaiter('functions', { events, replies }, prefix);
     await waiter.ready();
   }
+
+  /**
+   * A deleted function's containers must not outlive it, nor a redeployed one's serve again with
+   * what the old deploy left in /tmp, in whichever worker process holds them: the store
+   * announces every change (functionChangedChannel) and each pool drops what it holds of it.
+   * A message missed while Redis is away is covered: a new deploy has a new version, which no
+   * old container matches, and the idle TTL removes the rest.
+   */
+  const listenForChanges = async (target: WarmPool): Promise<Redis> => {
+    const subscriber = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    subscriber.on('message', (_channel: string, raw: string) => {
+      try {
+        const { name, version } = JSON.parse(raw) as FunctionChanged;
+        if (typeof name === 'string') target.evict(name, typeof version === 'string' ? version : undefined);
+      } catch {
+        deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
+      }
+    });
+    await subscriber.subscribe(functionChangedChannel(prefix));
+    return subscriber;
+  };
 
   const deadLetters = createDeadLetters(producer, prefix);
   // SQS is an ingress, like HTTP: it runs where the gateway runs.
@@ -89,6 +119,7 @@ export async function wireFunctions(deps: {
   ingress?.start();
 
   let pool: WarmPool | undefined;
+  let changes: Redis | undefined;
   let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
   let sweepProcessor: ReturnType<typeof createSweepsProcessor> | null = null;
@@ -160,6 +191,7 @@ export async function wireFunctions(deps: {
       await pool.close().catch(() => {});
       pool = undefined;
     }
+    if (pool) changes = await listenForChanges(pool);
   }
 
   return {
@@ -170,6 +202,7 @@ export async function wireFunctions(deps: {
       ? createPresenceCheck({ redis: producer, prefix, queue: 'functions' })
       : undefined,
     s3,
+    s3Code,
     pool,
     processor,
     sweepProcessor,
@@ -179,6 +212,7 @@ export async function wireFunctions(deps: {
       await ingress?.close();
       await waiter?.close();
       await Promise.all(waiterRedis.map(closeRedis));
+      if (changes) await closeRedis(changes);
       await pool?.close();
     },
   };

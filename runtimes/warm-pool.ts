@@ -50,6 +50,11 @@ export interface Lease {
  */
 const poolKey = (fn: FunctionImage) => `${fn.name}\u0000${fn.runtime}\u0000${fn.memoryMb}`;
 
+/** After an eviction that keeps `keepVersion` (none: a delete), is a container of `version` to go? */
+function isStale(version: string, keepVersion: string | undefined): boolean {
+  return keepVersion === undefined || (version !== keepVersion && !version.startsWith(`${keepVersion}-`));
+}
+
 interface Bound {
   sandbox: Sandbox;
   version: string;
@@ -70,6 +75,10 @@ export class WarmPool {
   readonly #idle = new Map<string, Bound[]>();
   readonly #busy = new Map<string, Set<Sandbox>>();
   readonly #waiters = new Map<string, Array<() => void>>();
+  /** Each function's last eviction, numbered; a lease remembers the number current when it began. */
+  readonly #evictions = new Map<string, { seq: number; keepVersion: string | undefined }>();
+  readonly #leasedAt = new WeakMap<Sandbox, number>();
+  #seq = 0;
   /** Calls that hold a function's slot and are still getting their container. */
   readonly #taking = new Map<string, number>();
   /** Calls waiting for a place under POOL_MAX (every container busy). */
@@ -111,10 +120,12 @@ export class WarmPool {
 
   async acquire(fn: FunctionImage): Promise<Lease> {
     const key = poolKey(fn);
+    const seq = this.#seq;
     await this.#slot(key, fn.concurrency);
     try {
       const lease = await this.#take(key, fn);
       this.#busySet(key).add(lease.sandbox);
+      this.#leasedAt.set(lease.sandbox, seq);
       return lease;
     } catch (err) {
       this.#wake(key);
@@ -128,7 +139,15 @@ export class WarmPool {
   release(fn: FunctionImage, sandbox: Sandbox, healthy: boolean): void {
     const key = poolKey(fn);
     this.#busySet(key).delete(sandbox);
-    if (healthy && !this.#closing && !sandbox.channel.closed) {
+    const eviction = this.#evictions.get(fn.name);
+    if (
+      eviction &&
+      eviction.seq > (this.#leasedAt.get(sandbox) ?? 0) &&
+      isStale(fn.version, eviction.keepVersion)
+    ) {
+      // Evicted while it was leased: its function was deleted or redeployed meanwhile.
+      this.#destroy(sandbox);
+    } else if (healthy && !this.#closing && !sandbox.channel.closed) {
       const list = this.#idle.get(key) ?? [];
       list.push({ sandbox, version: fn.version, lastUsed: Date.now() });
       this.#idle.set(key, list);
@@ -142,12 +161,20 @@ export class WarmPool {
     this.#wake(key);
   }
 
-  /** Drops a function's idle containers (after a redeploy or delete). */
-  evict(name: string): void {
+  /**
+   * Drops a function's containers after a delete (no `keepVersion`) or a redeploy (those of
+   * other versions than `keepVersion`; a version's variants, `<version>-…` such as a sweep's
+   * sizes, count as it): idle ones now; those leased before this call, even ones still being
+   * loaded, when their call gives them back. What an earlier deploy left in /tmp goes with them.
+   */
+  evict(name: string, keepVersion?: string): void {
+    this.#evictions.set(name, { seq: ++this.#seq, keepVersion });
+    const mine = (key: string) => key.startsWith(`${name}\u0000`);
     for (const [key, list] of this.#idle) {
-      if (!key.startsWith(`${name}\u0000`)) continue;
-      for (const b of list) this.#destroy(b.sandbox);
-      this.#idle.delete(key);
+      if (!mine(key)) continue;
+      const keep = list.filter((b) => !isStale(b.version, keepVersion));
+      for (const b of list) if (!keep.includes(b)) this.#destroy(b.sandbox);
+      this.#idle.set(key, keep);
     }
   }
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -8,11 +7,11 @@ import {
   DependencyUnavailableError,
   DockhandError,
   NotFoundError,
-  ValidationError,
   WaitTimeoutError,
 } from '../../core/errors.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
-import type { FunctionStore } from '../../processors/functions/function-store.ts';
+import type { FunctionRecord, FunctionStore } from '../../processors/functions/function-store.ts';
+import type { S3CodeReader } from '../../processors/functions/s3-code-source.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
@@ -28,6 +27,7 @@ import {
   InvocationResultSchema,
   RequestParams,
 } from '../schemas/functions.ts';
+import { failureSentence } from './jobs.ts';
 
 export interface FunctionRouteDeps {
   store: FunctionStore;
@@ -38,43 +38,26 @@ export interface FunctionRouteDeps {
   /** Is any worker able to run functions now (its Docker answers)? Unset: assume so. */
   functionsAvailable?: () => Promise<boolean>;
   deadLetters: DeadLetters;
-  s3?: S3Client;
+  /** Reads `code.s3` zips from the allowed buckets (processors/functions/s3-code-source.ts). */
+  s3Code: S3CodeReader;
 }
 
 /** Sync callers wait this long past the function's own timeout for a worker to pick the call up. */
 export const QUEUE_GRACE_MS = 30_000;
-const MAX_ZIP_BYTES = 50 * 1024 * 1024;
 
 async function resolveCode(
   code: { zipBase64?: string; files?: Record<string, string>; s3?: { bucket: string; key: string } },
-  s3?: S3Client,
+  readS3: S3CodeReader,
 ): Promise<CodeBundle> {
   if (code.files) return bundleFromFiles(code.files);
   if (code.zipBase64) return bundleFromZip(Buffer.from(code.zipBase64, 'base64'));
-  const where = code.s3 as { bucket: string; key: string };
-  if (!s3)
-    throw new ValidationError(
-      'body.code.s3',
-      'body.code.s3 needs S3_ENDPOINT or AWS credentials configured.',
-      's3_not_configured',
-    );
-  let zip: Buffer;
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }));
-    if ((res.ContentLength ?? 0) > MAX_ZIP_BYTES)
-      throw new ValidationError(
-        'body.code.s3',
-        `body.code.s3: the object is larger than ${MAX_ZIP_BYTES} bytes.`,
-      );
-    zip = Buffer.from((await res.Body?.transformToByteArray()) ?? []);
-  } catch (err) {
-    if (err instanceof DockhandError) throw err;
-    throw new ValidationError(
-      'body.code.s3',
-      `body.code.s3: s3://${where.bucket}/${where.key} could not be read (${(err as Error).name}).`,
-    );
-  }
-  return bundleFromZip(zip, 'body.code.s3');
+  return bundleFromZip(await readS3(code.s3 as { bucket: string; key: string }), 'body.code.s3');
+}
+
+/** Env values hold secrets (API keys, passwords): a listing names the variables, never their values. */
+export const MASKED = '***';
+export function maskEnv(record: FunctionRecord): FunctionRecord {
+  return { ...record, env: Object.fromEntries(Object.keys(record.env).map((k) => [k, MASKED])) };
 }
 
 /** A synchronous call with no worker able to run it is a 503 at once, not a timeout later. */
@@ -109,7 +92,11 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     },
     async (request, reply) => {
       const { code, ...rest } = request.body;
-      const bundle = await resolveCode(code, deps.s3);
+      const bundle = await resolveCode(code, deps.s3Code).catch((err: Error) => {
+        // The caller hears one sentence; why the read failed is for the operator.
+        if (err.cause) request.log.info({ err: err.cause, field: 'body.code.s3' }, err.message);
+        throw err;
+      });
       const { record, created } = await deps.store.put(
         request.params.name,
         {
@@ -132,11 +119,11 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     {
       schema: {
         tags,
-        summary: 'Every deployed function',
+        summary: "Every deployed function, env values masked (GET /functions/:name shows a function's)",
         response: { 200: Type.Object({ functions: Type.Array(FunctionView) }), ...commonErrors },
       },
     },
-    async () => ({ functions: await deps.store.list() }),
+    async () => ({ functions: (await deps.store.list()).map(maskEnv) }),
   );
 
   const getRecord = (name: string) => requireFunction(deps.store, name);
@@ -146,11 +133,13 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     {
       schema: {
         tags,
-        summary: 'One function',
+        summary: 'One function, with its env values',
         params: FunctionParams,
         response: { 200: FunctionView, 404: ErrorResponse, ...commonErrors },
       },
     },
+    // TODO(admin keys): env values are secrets; once ADMIN_API_KEYS lands, show them only to an
+    // admin key here (maskEnv for the others), as GET /functions already masks them for everyone.
     async (request) => getRecord(request.params.name),
   );
 
@@ -272,7 +261,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         throw new DockhandError(
           'invocation_failed',
           503,
-          `The invocation could not run: ${job.failedReason}`,
+          `The invocation could not run: ${failureSentence(job)}`,
         );
       return reply
         .status(202)

@@ -25,6 +25,13 @@ export function toStatus(state: JobState | 'unknown'): Status {
   }
 }
 
+export const NO_FAILURE_REASON = 'The job failed without a reason (stalled or removed?).';
+
+/** Why a failed job failed, as a sentence, never empty (an `Error('')`, a job failed by hand). */
+export function failureSentence(job: Pick<Job, 'failedReason'>): string {
+  return job.failedReason?.trim() || NO_FAILURE_REASON;
+}
+
 export async function describeJob(job: Job): Promise<Static<typeof JobView>> {
   const status = toStatus(await job.getState());
   const view: Static<typeof JobView> = {
@@ -36,7 +43,8 @@ export async function describeJob(job: Job): Promise<Static<typeof JobView>> {
   };
   if (job.finishedOn) view.finishedAt = new Date(job.finishedOn).toISOString();
   if (status === 'succeeded') view.result = job.returnvalue;
-  if (job.failedReason) view.error = job.failedReason;
+  if (status === 'failed') view.error = failureSentence(job);
+  else if (job.failedReason) view.error = job.failedReason; // an attempt failed; a retry waits
   return view;
 }
 

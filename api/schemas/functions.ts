@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { FUNCTION_NAME_PATTERN } from '../../queues/schemas/functions.ts';
 import { SweepResult } from '../../queues/schemas/sweeps.ts';
 import { RUNTIME_NAMES } from '../../runtimes/catalog.ts';
+import { JobId } from './jobs.ts';
 
 export const FunctionParams = Type.Object({
   name: Type.String({ pattern: FUNCTION_NAME_PATTERN, description: 'Letters, digits, - and _, up to 64.' }),
@@ -78,7 +79,7 @@ export const InvocationPending = Type.Object({
   status: Type.Union([Type.Literal('PENDING'), Type.Literal('RUNNING')]),
 });
 
-export const RequestParams = Type.Object({ requestId: Type.String({ minLength: 1, maxLength: 128 }) });
+export const RequestParams = Type.Object({ requestId: JobId });
 
 export const TuningView = Type.Object({
   functionName: Type.String(),

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { JOB_ID_DESCRIPTION, JOB_ID_PATTERN } from '../../queues/job-ids.ts';
 import { HttpJobResult } from '../../queues/schemas/http-jobs.ts';
 
 export const JobStatus = Type.Union(
@@ -19,4 +20,7 @@ export const JobView = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-export const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+/** Checked before BullMQ sees it: `meta`, `id` or `events` would read the queue's own keys. */
+export const JobId = Type.String({ pattern: JOB_ID_PATTERN, description: JOB_ID_DESCRIPTION });
+
+export const JobParams = Type.Object({ id: JobId });

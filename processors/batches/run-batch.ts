@@ -17,6 +17,30 @@ export interface RunBatchDeps {
   log: (line: string) => void;
   /** Engine command timeout. Default 10 minutes. */
   engineTimeoutMs?: number;
+  /** Where the engine's variables are read from (settings.engineEnv picks). Default process.env. */
+  environment?: Record<string, string | undefined>;
+}
+
+/** What every engine gets: enough to find programs and format text, no secrets. */
+export const ENGINE_BASE_ENV = ['PATH', 'HOME', 'LANG', 'TZ'] as const;
+
+/**
+ * The engine's environment: the base names and those the operator listed, from `source`, plus
+ * BATCH_DIR. Dockhand's own environment holds API keys and cloud credentials; an external
+ * command is given none of them unless named.
+ */
+export function engineEnvironment(
+  names: readonly string[],
+  source: Record<string, string | undefined>,
+  dir: string,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...ENGINE_BASE_ENV, ...names]) {
+    const value = source[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.BATCH_DIR = dir;
+  return env;
 }
 
 async function readInputs(
@@ -44,12 +68,16 @@ async function readInputs(
   return inputs;
 }
 
-async function externalEngine(command: string, dir: string, timeoutMs: number): Promise<BatchResult> {
+async function externalEngine(
+  command: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<BatchResult> {
   // The command gets the batch folder as its last argument (and BATCH_DIR) and prints result JSON.
   let stdout: string;
   try {
     ({ stdout } = await run('/bin/sh', ['-c', `${command} "$BATCH_DIR"`], {
-      env: { ...process.env, BATCH_DIR: dir },
+      env,
       timeout: timeoutMs,
       maxBuffer: 64 * 1024 * 1024,
     }));
@@ -86,9 +114,10 @@ export async function runBatch(deps: RunBatchDeps, name: string): Promise<BatchO
       return { batch: name, path: folder.path, skipped: 'already processed' };
     const startedAt = new Date().toISOString();
     let result: BatchResult;
-    const { engineCommand } = folders.settings;
+    const { engineCommand, engineEnv } = folders.settings;
     if (engineCommand) {
-      result = await externalEngine(engineCommand, folder.path, deps.engineTimeoutMs ?? 600_000);
+      const env = engineEnvironment(engineEnv, deps.environment ?? process.env, folder.path);
+      result = await externalEngine(engineCommand, env, deps.engineTimeoutMs ?? 600_000);
     } else {
       const inputs = await readInputs(folder.path, folder.files, log);
       result = scoreBatch(inputs);

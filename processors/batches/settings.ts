@@ -12,6 +12,11 @@ export interface BatchSettings {
   globs: string[];
   /** An external engine to run instead of the built-in one; empty = built-in. */
   engineCommand: string;
+  /**
+   * Variables engine_command sees besides PATH, HOME, LANG, TZ and BATCH_DIR: config.yaml's
+   * `engine_env` and BATCH_ENGINE_ENV. Nothing else of Dockhand's environment (its keys) reaches it.
+   */
+  engineEnv: string[];
   /** Kept for config.yaml compatibility; a Python callable cannot run here (see docs/metrics.md). */
   engineCallable: string;
   /** Batches enqueued per tick, newest first; 0 = all. */
@@ -27,7 +32,10 @@ const KEYS = [
   'file_glob_patterns',
   'engine_command',
   'engine_callable',
+  'engine_env',
 ];
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Reads the optional config.yaml (the old runner's keys) over defaults under the batch root.
@@ -39,6 +47,8 @@ export function loadBatchSettings(options: {
   configFile?: string;
   perTick: number;
   staleLockSeconds: number;
+  /** BATCH_ENGINE_ENV. Default none. */
+  engineEnv?: string[];
 }): BatchSettings {
   const defaults: BatchSettings = {
     inputsRoot: path.join(options.dataDir, 'Inputs'),
@@ -47,6 +57,7 @@ export function loadBatchSettings(options: {
     globs: ['*.json'],
     engineCommand: '',
     engineCallable: '',
+    engineEnv: options.engineEnv ?? [],
     perTick: options.perTick,
     staleLockSeconds: options.staleLockSeconds,
   };
@@ -86,6 +97,17 @@ export function loadBatchSettings(options: {
       `${file}: file_glob_patterns must be a list of relative glob strings.`,
     );
   }
+  const engineEnv = y.engine_env;
+  if (
+    engineEnv !== undefined &&
+    engineEnv !== null &&
+    (!Array.isArray(engineEnv) || engineEnv.some((n) => typeof n !== 'string' || !ENV_NAME.test(n)))
+  ) {
+    throw new ConfigError(
+      'BATCH_CONFIG',
+      `${file}: engine_env must be a list of environment variable names.`,
+    );
+  }
   const abs = (p: string | undefined, fallback: string) => (p ? path.resolve(p) : fallback);
   return {
     ...defaults,
@@ -95,5 +117,6 @@ export function loadBatchSettings(options: {
     globs: (globs as string[] | undefined)?.length ? (globs as string[]) : defaults.globs,
     engineCommand: str('engine_command') ?? '',
     engineCallable: str('engine_callable') ?? '',
+    engineEnv: [...new Set([...defaults.engineEnv, ...((engineEnv as string[] | null | undefined) ?? [])])],
   };
 }

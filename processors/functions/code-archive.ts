@@ -14,16 +14,32 @@ export const CODE_LIMITS = {
 /** path → base64 content: what the bootstrap receives and writes under /tmp/task. */
 export type CodeBundle = Record<string, string>;
 
-const SAFE_PATH = /^(?!\/)(?!.*\\)(?!.*(^|\/)\.\.(\/|$))[^\0]+$/;
+/** C0 and C1 controls, DEL and the Unicode line separators: never part of a file name. */
+const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 
-/** Refuses what could land outside the task directory: `..`, absolute paths, backslashes, NUL. */
+/**
+ * Refuses what could land outside the task directory or confuse what reads the name later:
+ * `..` segments, absolute paths, backslashes, control characters (NUL, newline: a regex's `.`
+ * stops at a newline, so `a\n/../../x` once hid its `..` from the pattern this replaced).
+ * Checked segment by segment, without a pattern over the whole name.
+ */
 export function checkPath(name: string, field: string): string {
   const clean = name.replace(/^\.\//, '');
-  if (!SAFE_PATH.test(clean) || clean.length > 512 || clean.endsWith('/')) {
-    throw new ValidationError(field, `${field}: ${JSON.stringify(name)} is not a safe relative file path.`);
-  }
+  const refuse = (why: string) =>
+    new ValidationError(
+      field,
+      `${field}: ${JSON.stringify(name)} is not a safe relative file path (${why}).`,
+    );
+  if (CONTROL.test(clean)) throw refuse('control characters are refused');
+  if (clean === '' || clean.length > 512) throw refuse('1 to 512 characters');
+  if (clean.startsWith('/') || clean.endsWith('/')) throw refuse('a relative path to a file');
+  if (clean.includes('\\')) throw refuse('backslashes are refused');
+  if (clean.split('/').includes('..')) throw refuse('`..` is refused');
   return clean;
 }
+
+/** A field name that carries no control character from a hostile path into logs and replies. */
+const fileField = (name: string) => (CONTROL.test(name) ? 'body.code.files' : `body.code.files.${name}`);
 
 export function bundleFromFiles(files: Record<string, string>): CodeBundle {
   const entries = Object.entries(files);
@@ -37,7 +53,7 @@ export function bundleFromFiles(files: Record<string, string>): CodeBundle {
   let total = 0;
   const bundle: CodeBundle = {};
   for (const [name, content] of entries) {
-    const clean = checkPath(name, `body.code.files.${name}`);
+    const clean = checkPath(name, fileField(name));
     const bytes = Buffer.from(content, 'utf8');
     total += bytes.length;
     if (total > CODE_LIMITS.maxTotalBytes) {
@@ -89,9 +105,9 @@ export async function bundleFromZip(zip: Buffer, field = 'body.code.zipBase64'):
     archive.on('entry', (entry: yauzl.Entry) => {
       try {
         if (entry.fileName.endsWith('/')) return archive.readEntry();
-        const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-        if (mode === S_IFLNK) throw bad(`${entry.fileName} is a symbolic link; links are refused.`);
         const name = checkPath(entry.fileName, field);
+        const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+        if (mode === S_IFLNK) throw bad(`${name} is a symbolic link; links are refused.`);
         if (++count > CODE_LIMITS.maxEntries) throw bad(`more than ${CODE_LIMITS.maxEntries} files.`);
         if (total + entry.uncompressedSize > CODE_LIMITS.maxTotalBytes) {
           throw bad(`more than ${CODE_LIMITS.maxTotalBytes} bytes uncompressed.`);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
+import { type FunctionChanged, functionChangedChannel } from '../../queues/channels.ts';
 import type { RuntimeName } from '../../runtimes/catalog.ts';
 import { writeFileAtomic } from '../batches/folder.ts';
 import type { CodeBundle } from './code-archive.ts';
@@ -27,7 +28,10 @@ export interface FunctionConfig {
 
 export interface FunctionRecord extends FunctionConfig {
   name: string;
-  /** Content hash of code and config: a new deploy never reuses a container loaded with the old. */
+  /**
+   * New on every deploy, even of the same code and config (a hash of both and the deploy's
+   * nonce): a container that served an earlier deploy, with what it left in /tmp, is never reused.
+   */
   version: string;
   codeSha256: string;
   codeSize: number;
@@ -87,12 +91,19 @@ export function s3CodeStorage(s3: S3Client, bucket: string): CodeStorage {
   };
 }
 
-/** Function records in one Redis hash (shared by every gateway and worker), code in CodeStorage. */
+/**
+ * Function records in one Redis hash (shared by every gateway and worker), code in CodeStorage.
+ * Deploys and deletes are announced on functionChangedChannel for the workers' pools.
+ */
 export function createFunctionStore(deps: { redis: Redis; prefix: string; code: CodeStorage }) {
   const hash = `${deps.prefix}:functions`;
   const bundles = new Map<string, Promise<CodeBundle>>();
   const records = new Map<string, FunctionRecord>();
   const fresh = new Map<string, { at: number; record: FunctionRecord | undefined }>();
+  // Every worker, in whatever process, drops the containers of what was replaced or deleted.
+  const changed = async (message: FunctionChanged) => {
+    await deps.redis.publish(functionChangedChannel(deps.prefix), JSON.stringify(message));
+  };
 
   return {
     async put(
@@ -105,6 +116,7 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
       const version = createHash('sha256')
         .update(codeSha256)
         .update(JSON.stringify(config))
+        .update(randomUUID())
         .digest('hex')
         .slice(0, 16);
       const codeLocation = await deps.code.put(name, version, bundle);
@@ -119,6 +131,7 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
       };
       const created = (await deps.redis.hset(hash, name, JSON.stringify(record))) === 1;
       fresh.delete(name);
+      await changed({ name, version });
       return { record, created };
     },
 
@@ -143,7 +156,7 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
 
     /**
      * The record of a known version, from memory when this process has seen it: a version is
-     * immutable (it is a hash of code and config), so only an unknown one costs a Redis read.
+     * immutable (one deploy's), so only an unknown one costs a Redis read.
      * Returns the current record when that version has since been replaced.
      */
     async getVersion(name: string, version: string | undefined): Promise<FunctionRecord | undefined> {
@@ -166,7 +179,10 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
     async remove(name: string): Promise<boolean> {
       const removed = (await deps.redis.hdel(hash, name)) === 1;
       fresh.delete(name);
-      if (removed) await deps.code.remove(name);
+      if (removed) {
+        await changed({ name });
+        await deps.code.remove(name);
+      }
       return removed;
     },
 

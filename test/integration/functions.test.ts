@@ -262,6 +262,11 @@ t.test('hostile archives are refused with a 400 and nothing is stored', async (t
       await makeZip([{ name: 'a_b.js', content: 'x' }], { 'a_b.js': 'a\\b.js' }),
       /not a safe relative file path|invalid characters/,
     ],
+    [
+      'newline',
+      await makeZip([{ name: 'a_b.js', content: 'x' }], { 'a_b.js': 'a\nb.js' }),
+      /control characters are refused/,
+    ],
     ['link', await makeZip([{ name: 'link', content: '/etc/passwd', mode: 0o120777 }]), /symbolic link/],
     [
       'bomb',
@@ -304,6 +309,21 @@ t.test('hostile archives are refused with a 400 and nothing is stored', async (t
   });
   t.equal(files.statusCode, 400);
   t.match(files.json().field, /^body\.code\.files/);
+  // `.` in the old pattern stopped at the newline, hiding the `..` after it.
+  const slip = await app.inject({
+    method: 'PUT',
+    url: '/functions/bad-newline-files',
+    payload: {
+      runtime: 'node20',
+      handler: 'index.handler',
+      memoryMb: 128,
+      timeoutMs: 1000,
+      code: { files: { 'index.js': '', 'a\n/../../../x.js': '' } },
+    },
+  });
+  t.equal(slip.statusCode, 400, slip.body);
+  t.equal(slip.json().field, 'body.code.files');
+  t.match(slip.json().message, /control characters are refused/);
   const schema = await app.inject({
     method: 'PUT',
     url: '/functions/bad-runtime',

@@ -64,6 +64,26 @@ t.test('code paths that could escape the task directory are refused', async (t) 
   for (const bad of ['../x.js', 'a/../../x.js', '/etc/passwd', 'a\\b.js', 'dir/', '']) {
     t.throws(() => checkPath(bad, 'f'), /not a safe relative file path/, JSON.stringify(bad));
   }
+  // A regex's `.` stops at a newline: `a\n/../../x.js` once passed, and resolves to /x.js.
+  for (const bad of [
+    'a\n/../../x.js',
+    'a\nb.js',
+    'a\rb.js',
+    'nul\u0000.js',
+    'tab\t.js',
+    'del\u007f',
+    'ls\u2028.js',
+  ]) {
+    t.throws(() => checkPath(bad, 'f'), /control characters are refused/, encodeURIComponent(bad));
+  }
+  const caught = (() => {
+    try {
+      bundleFromFiles({ 'a\n/../../x.js': '' });
+    } catch (err) {
+      return err;
+    }
+  })();
+  t.match(caught, { field: 'body.code.files' }, 'no control character reaches the field name');
   t.equal(checkPath('./src/index.js', 'f'), 'src/index.js');
   t.equal(checkPath('a/..b/c.js', 'f'), 'a/..b/c.js', 'dots inside a name are fine');
   t.same(bundleFromFiles({ 'index.js': 'hi' }), { 'index.js': Buffer.from('hi').toString('base64') });

@@ -142,6 +142,40 @@ t.test('a sweep at another size neither takes nor destroys the containers of liv
   t.equal(destroyed(swept.sandbox), true, 'evicting a function drops its sweep containers too');
 });
 
+t.test(
+  'evict: a delete drops every container, busy ones on release; a redeploy keeps the new version',
+  async (t) => {
+    const { pool, destroyed } = makePool({ minIdle: 0 });
+    await pool.start();
+    t.teardown(() => pool.close());
+    const idle = await pool.acquire(fn('a'));
+    const busy = await pool.acquire(fn('a'));
+    const other = await pool.acquire(fn('b'));
+    pool.release(fn('a'), idle.sandbox, true);
+    pool.release(fn('b'), other.sandbox, true);
+    pool.evict('a');
+    t.equal(destroyed(idle.sandbox), true, 'an idle container goes at once');
+    t.equal(destroyed(busy.sandbox), false, 'a busy one finishes its call');
+    pool.release(fn('a'), busy.sandbox, true);
+    t.equal(destroyed(busy.sandbox), true, 'and goes when given back, healthy or not');
+    t.equal(destroyed(other.sandbox), false, 'another function keeps its containers');
+    t.equal(pool.stats().idleBound, 1);
+
+    const v1 = await pool.acquire(fn('c'));
+    const v2 = fn('c', { version: 'v2' });
+    const fresh = await pool.acquire(v2);
+    const variant = fn('c', { version: 'v2-m512', memoryMb: 512 });
+    const swept = await pool.acquire(variant);
+    pool.evict('c', 'v2');
+    pool.release(fn('c'), v1.sandbox, true);
+    pool.release(v2, fresh.sandbox, true);
+    pool.release(variant, swept.sandbox, true);
+    t.equal(destroyed(v1.sandbox), true, 'the old version goes');
+    t.equal(destroyed(fresh.sandbox), false, 'the new version stays');
+    t.equal(destroyed(swept.sandbox), false, "and so do the new version's sweep variants");
+  },
+);
+
 t.test('unhealthy containers are destroyed and replaced; load errors surface', async (t) => {
   const { pool, events, destroyed } = makePool();
   await pool.start();
