@@ -79,6 +79,8 @@ export class WarmPool {
   readonly #evictions = new Map<string, { seq: number; keepVersion: string | undefined }>();
   readonly #leasedAt = new WeakMap<Sandbox, number>();
   #seq = 0;
+  /** Containers being removed (destroy() never throws). */
+  readonly #removals = new Set<Promise<void>>();
   /** Calls that hold a function's slot and are still getting their container. */
   readonly #taking = new Map<string, number>();
   /** Calls waiting for a place under POOL_MAX (every container busy). */
@@ -187,7 +189,7 @@ export class WarmPool {
     for (const list of this.#generic.values()) all.push(...list.splice(0));
     for (const list of this.#idle.values()) all.push(...list.splice(0).map((b) => b.sandbox));
     for (const set of this.#busy.values()) all.push(...set);
-    await Promise.all(all.map((s) => s.destroy()));
+    await Promise.all([...all.map((s) => s.destroy()), ...this.#removals]);
     this.#total = 0;
     await this.#o.driver.removeLeftovers();
   }
@@ -302,7 +304,10 @@ export class WarmPool {
 
   #destroy(sandbox: Sandbox) {
     this.#freed();
-    void sandbox.destroy();
+    // Not awaited by the call that caused it, but by close(): a pool that closed while a
+    // removal was still under way left a container listed after the process "had none".
+    const removal = sandbox.destroy().finally(() => this.#removals.delete(removal));
+    this.#removals.add(removal);
     this.#o.onDestroyed?.(sandbox.id);
   }
 

@@ -138,9 +138,11 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
         response: { 200: FunctionView, 404: ErrorResponse, ...commonErrors },
       },
     },
-    // TODO(admin keys): env values are secrets; once ADMIN_API_KEYS lands, show them only to an
-    // admin key here (maskEnv for the others), as GET /functions already masks them for everyone.
-    async (request) => getRecord(request.params.name),
+    // Env values are secrets: only an admin key (ADMIN_API_KEYS) reads them; the list masks them for all.
+    async (request) => {
+      const record = await getRecord(request.params.name);
+      return request.principal?.admin ? record : maskEnv(record);
+    },
   );
 
   app.delete(

@@ -134,7 +134,7 @@ t.test('a failed job always says why, even when its error had no message', async
   t.equal(view.error, NO_FAILURE_REASON);
 });
 
-t.test('GET /functions masks env values; GET /functions/:name shows them', async (t) => {
+t.test('env values are masked everywhere but GET /functions/:name for an admin key', async (t) => {
   const put = await app.inject({
     method: 'PUT',
     url: '/functions/secretive',
@@ -145,6 +145,34 @@ t.test('GET /functions masks env values; GET /functions/:name shows them', async
   t.notMatch(list.body, /hunter2|prod/, 'no value in the listing');
   const listed = list.json().functions.find((f: { name: string }) => f.name === 'secretive');
   t.same(listed.env, { DB_PASSWORD: '***', MODE: '***' }, 'names kept, values masked');
-  const one = (await app.inject({ method: 'GET', url: '/functions/secretive' })).json();
-  t.same(one.env, { DB_PASSWORD: 'hunter2', MODE: 'prod' });
+  const open = (await app.inject({ method: 'GET', url: '/functions/secretive' })).json();
+  t.same(open.env, { DB_PASSWORD: '***', MODE: '***' }, 'with auth off nobody is an admin');
+
+  const keyed = await startTestRole(
+    t,
+    'gateway',
+    testConfig({ API_KEYS: 'user-key', ADMIN_API_KEYS: 'boss-key' }),
+  );
+  const as = (key: string) =>
+    keyed.app.inject({
+      method: 'GET',
+      url: '/functions/secretive',
+      headers: { authorization: `Bearer ${key}` },
+    });
+  await keyed.app.inject({
+    method: 'PUT',
+    url: '/functions/secretive',
+    headers: { authorization: 'Bearer user-key' },
+    payload: deployBody({ DB_PASSWORD: 'hunter2', MODE: 'prod' }),
+  });
+  t.same(
+    (await as('user-key')).json().env,
+    { DB_PASSWORD: '***', MODE: '***' },
+    'an API key sees names only',
+  );
+  t.same(
+    (await as('boss-key')).json().env,
+    { DB_PASSWORD: 'hunter2', MODE: 'prod' },
+    'an admin key sees values',
+  );
 });

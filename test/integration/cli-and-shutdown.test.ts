@@ -82,7 +82,7 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
 
   const noQueue = await run(['enqueue', 'nope', '-'], env, '{}').done;
   t.equal(noQueue.code, 2);
-  t.match(noQueue.stderr, /No queue nope; queues are functions, exec, batches, http-jobs, scheduler/);
+  t.match(noQueue.stderr, /No queue nope; queues are functions, sweeps, exec, batches, http-jobs, scheduler/);
 
   const badConfig = await run(['enqueue', 'http-jobs', '-'], { ...env, REDIS_URL: 'nope' }, '{}').done;
   t.equal(badConfig.code, 2);
