@@ -1,41 +1,50 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
 import { type Config, loadConfig } from '../../core/config.ts';
 import { type Role, type RoleOptions, startRole } from '../../roles/index.ts';
+import { REDIS_URL } from './redis-server.ts';
+import { tempDir } from './temp-dir.ts';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { REDIS_URL };
 
-/** A config on the test Redis with a prefix of its own, so tests never see each other's jobs. */
-export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
+/** A queue prefix no other test uses. */
+export const testPrefix = () => `t${randomBytes(5).toString('hex')}`;
+
+/**
+ * A config on the test Redis with a prefix and a data directory of its own, so tests never
+ * see each other's jobs. What it made goes when `t` ends: the directory, and the prefix's keys
+ * (on the shared Redis; a private server's keys go with the server). A QUEUE_PREFIX or
+ * DATA_DIR passed in belongs to the caller.
+ */
+export function testEnv(t: Test, overrides: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {
     REDIS_URL,
-    QUEUE_PREFIX: `t${randomBytes(5).toString('hex')}`,
+    QUEUE_PREFIX: overrides.QUEUE_PREFIX ?? testPrefix(),
     PORT: '3000',
     LOG_LEVEL: 'silent',
     // No warm containers unless a test is about functions: the pool costs ~0.3 s to fill.
     POOL_MIN_IDLE: '0',
-    DATA_DIR: mkdtempSync(path.join(tmpdir(), 'dockhand-test-')),
     // Runtime images built under other tags (a second checkout changing a bootstrap builds its
     // own with `RUNTIME_IMAGE_NODE20=... scripts/build-runtime-images.sh`, leaving :local alone).
     ...pickEnv('RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3'),
     ...overrides,
   };
+  env.DATA_DIR = overrides.DATA_DIR ?? tempDir(t, 'data');
+  const prefix = env.QUEUE_PREFIX as string;
+  if (!overrides.QUEUE_PREFIX && env.REDIS_URL === REDIS_URL) t.teardown(() => wipePrefix(prefix));
+  return env;
 }
 
 function pickEnv(...names: string[]): Record<string, string> {
   return Object.fromEntries(names.flatMap((n) => (process.env[n] ? [[n, process.env[n] as string]] : [])));
 }
 
-export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig(testEnv(overrides));
+export function testConfig(t: Test, overrides: Record<string, string> = {}): Config {
+  return loadConfig(testEnv(t, overrides));
 }
 
-/** Deletes every key under a prefix: what a test leaves in Redis goes with it. */
+/** Deletes every key under a prefix of the test Redis. */
 export async function wipePrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
   try {
@@ -50,14 +59,9 @@ export async function wipePrefix(prefix: string): Promise<void> {
   }
 }
 
-/** Starts a role for one test and tears it down (and its keys) when the test ends. */
+/** Starts a role for one test and closes it when the test ends (before the config's own teardown). */
 export async function startTestRole(t: Test, role: Role, config: Config, options: RoleOptions = {}) {
   const running = await startRole(role, config, { listen: false, ...options });
-  t.teardown(async () => {
-    await running.close();
-    await wipePrefix(config.redis.prefix);
-    if (config.storage.dataDir.startsWith(tmpdir()))
-      await rm(config.storage.dataDir, { recursive: true, force: true });
-  });
+  t.teardown(() => running.close());
   return running;
 }

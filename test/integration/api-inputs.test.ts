@@ -4,10 +4,12 @@ import { Worker } from 'bullmq';
 import t from 'tap';
 import { NO_FAILURE_REASON } from '../../api/routes/jobs.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 
 // Hostile request inputs the gateway must refuse before they reach BullMQ, Redis or a stack
 // overflow. A gateway role works no queue: jobs stay where the test puts them.
-const config = testConfig();
+leakCheck(t);
+const config = testConfig(t);
 const t0 = t;
 const running = await startTestRole(t0, 'gateway', config);
 const { app } = running;
@@ -151,7 +153,7 @@ t.test('env values are masked everywhere but GET /functions/:name for an admin k
   const keyed = await startTestRole(
     t,
     'gateway',
-    testConfig({ API_KEYS: 'user-key', ADMIN_API_KEYS: 'boss-key' }),
+    testConfig(t, { API_KEYS: 'user-key', ADMIN_API_KEYS: 'boss-key' }),
   );
   const as = (key: string) =>
     keyed.app.inject({

@@ -3,6 +3,9 @@ import t from 'tap';
 import type { App } from '../../api/app.ts';
 import { clientBucket, createAuthFailures } from '../../core/auth-failures.ts';
 import { REDIS_URL, startTestRole, testConfig, wipePrefix } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 // inject() lets a test be any client address; without one it is 127.0.0.1.
 function get(app: App, options: { key?: string; from?: string; xff?: string } = {}) {
@@ -19,7 +22,7 @@ const codes = async (n: number, make: (i: number) => ReturnType<typeof get>) => 
 const times = (n: number, code: number) => Array<number>(n).fill(code);
 
 t.test('25 wrong keys from one address: 429 with Retry-After, even for the right key', async (t) => {
-  const config = testConfig({ API_KEYS: 'good-key' });
+  const config = testConfig(t, { API_KEYS: 'good-key' });
   const { app } = await startTestRole(t, 'gateway', config);
   const attacker = '203.0.113.7';
   const seen = await codes(25, (i) => get(app, { key: `guess-${i}`, from: attacker }));
@@ -54,7 +57,7 @@ t.test('25 wrong keys from one address: 429 with Retry-After, even for the right
 });
 
 t.test('an IPv6 client is its /64: rotating addresses in it does not reset the count', async (t) => {
-  const config = testConfig({ API_KEYS: 'good-key', AUTH_FAILURES_PER_MINUTE: '3' });
+  const config = testConfig(t, { API_KEYS: 'good-key', AUTH_FAILURES_PER_MINUTE: '3' });
   const { app } = await startTestRole(t, 'gateway', config);
   const seen = await codes(5, (i) => get(app, { key: 'guess', from: `2001:db8:1:2::${i + 1}` }));
   t.same(seen, [401, 401, 401, 429, 429]);
@@ -89,17 +92,17 @@ t.test('the window ends: the address may try again', async (t) => {
 });
 
 t.test('X-Forwarded-For does not choose the bucket unless TRUST_PROXY names the sender', async (t) => {
-  const spoofed = testConfig({ API_KEYS: 'good-key', AUTH_FAILURES_PER_MINUTE: '3' });
+  const spoofed = testConfig(t, { API_KEYS: 'good-key', AUTH_FAILURES_PER_MINUTE: '3' });
   const { app } = await startTestRole(t, 'gateway', spoofed);
   const seen = await codes(5, (i) => get(app, { key: 'guess', from: '203.0.113.7', xff: `198.51.100.${i}` }));
   t.same(seen, [401, 401, 401, 429, 429], 'a new X-Forwarded-For per guess is still one client');
 
   // The request rate limit (auth off here) keys on the same address.
-  const open = await startTestRole(t, 'gateway', testConfig({ RATE_LIMIT_PER_MINUTE: '3' }));
+  const open = await startTestRole(t, 'gateway', testConfig(t, { RATE_LIMIT_PER_MINUTE: '3' }));
   const limited = await codes(5, (i) => get(open.app, { xff: `198.51.100.${i}` }));
   t.same(limited, [404, 404, 404, 429, 429], 'X-Forwarded-For does not buy a fresh rate-limit bucket');
 
-  const proxied = testConfig({
+  const proxied = testConfig(t, {
     API_KEYS: 'good-key',
     AUTH_FAILURES_PER_MINUTE: '3',
     TRUST_PROXY: '127.0.0.1',
@@ -125,11 +128,11 @@ t.test('X-Forwarded-For does not choose the bucket unless TRUST_PROXY names the 
 
 t.test("a valid key's rate-limit bucket is its own, never one a made-up key can pick", async (t) => {
   // Auth off: a presented key is unchecked, so it must not name a bucket (it did: one per made-up key).
-  const open = await startTestRole(t, 'gateway', testConfig({ RATE_LIMIT_PER_MINUTE: '3' }));
+  const open = await startTestRole(t, 'gateway', testConfig(t, { RATE_LIMIT_PER_MINUTE: '3' }));
   const rotating = await codes(5, (i) => get(open.app, { key: `made-up-${i}` }));
   t.same(rotating, [404, 404, 404, 429, 429], 'made-up keys share their address bucket');
 
-  const config = testConfig({
+  const config = testConfig(t, {
     API_KEYS: 'k1,k2',
     RATE_LIMIT_PER_MINUTE: '3',
     AUTH_FAILURES_PER_MINUTE: '100',

@@ -1,10 +1,13 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { batchRunOnce } from '../../scripts/batch-command.ts';
 import { README_LB } from '../helpers/batch-samples.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+
+leakCheck(t);
 
 // engine_command runs an operator's program on every batch: it gets PATH, HOME, LANG, TZ,
 // BATCH_DIR and the variables the operator names, never Dockhand's own secrets.
@@ -13,8 +16,8 @@ process.env.DOCKHAND_TEST_SECRET = 'hunter2';
 process.env.ENGINE_TOKEN = 'named in config.yaml';
 process.env.ENGINE_REGION = 'named in BATCH_ENGINE_ENV';
 
-function batchWithEnvPrintingEngine(): string {
-  const root = mkdtempSync(path.join(tmpdir(), 'dockhand-engine-env-'));
+function batchWithEnvPrintingEngine(t: Test): string {
+  const root = tempDir(t, 'engine-env');
   mkdirSync(path.join(root, 'Inputs', 'B1'), { recursive: true });
   writeFileSync(path.join(root, 'Inputs', 'B1', 'lb_performance.json'), JSON.stringify(README_LB));
   const engine = path.join(root, 'engine.mjs');
@@ -40,8 +43,8 @@ const engineSaw = (root: string) =>
   >;
 
 t.test('the engine sees the base variables and those named, no secret', async (t) => {
-  const root = batchWithEnvPrintingEngine();
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root, BATCH_ENGINE_ENV: 'ENGINE_REGION' });
+  const root = batchWithEnvPrintingEngine(t);
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root, BATCH_ENGINE_ENV: 'ENGINE_REGION' });
   const lines: string[] = [];
   t.equal(await batchRunOnce(config, (l) => lines.push(l)), 0, lines.join('\n'));
   const env = engineSaw(root);
@@ -63,8 +66,8 @@ t.test('the engine sees the base variables and those named, no secret', async (t
 });
 
 t.test('the same through a worker: POST /batches/tick, then the queue', async (t) => {
-  const root = batchWithEnvPrintingEngine();
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root, REDIS_URL });
+  const root = batchWithEnvPrintingEngine(t);
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root, REDIS_URL });
   const { app, queues } = await startTestRole(t, 'all', config);
   t.equal((await app.inject({ method: 'POST', url: '/batches/tick' })).statusCode, 200);
   const [job] = await queues.batches.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed']);

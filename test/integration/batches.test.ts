@@ -1,22 +1,22 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QueueEvents } from 'bullmq';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Config } from '../../core/config.ts';
 import { batchRunOnce } from '../../scripts/batch-command.ts';
 import { README_AVAILABILITY, README_LB, sampleBatch } from '../helpers/batch-samples.ts';
 import { REDIS_URL, startTestRole, testConfig, testEnv } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
+leakCheck(t);
 const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 
-function batchRoot(): string {
-  return mkdtempSync(path.join(tmpdir(), 'dockhand-batches-'));
-}
+const batchRoot = (t: Test) => tempDir(t, 'batches');
 
 function dropBatch(root: string, name: string, files: Record<string, unknown | string>, mtime?: Date) {
   const dir = path.join(root, 'Inputs', name);
@@ -39,8 +39,8 @@ const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 const README = { 'lb_performance.json': README_LB, 'availability_incidents.json': README_AVAILABILITY };
 
 t.test('run-once: the README batch, then nothing pending; state and logs as the old runner', async (t) => {
-  const root = batchRoot();
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+  const root = batchRoot(t);
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root });
   const dir = dropBatch(root, 'Sample1', README);
 
   const first = await runOnce(config);
@@ -63,7 +63,7 @@ t.test('run-once: the README batch, then nothing pending; state and logs as the 
 });
 
 t.test('run-once: globs, locks (fresh and stale) and newest-first', async (t) => {
-  const root = batchRoot();
+  const root = batchRoot(t);
   const nested = dropBatch(
     root,
     'Nested',
@@ -78,7 +78,7 @@ t.test('run-once: globs, locks (fresh and stale) and newest-first', async (t) =>
   utimesSync(path.join(stale, '.lock'), old, old);
   utimesSync(stale, new Date(Date.now() - 40_000), new Date(Date.now() - 40_000));
 
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root, BATCH_LOCK_STALE_SECONDS: '3600' });
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root, BATCH_LOCK_STALE_SECONDS: '3600' });
   const first = await runOnce(config);
   t.match(first.log, /skip Nested: no input files/);
   t.match(first.log, /skip Locked: locked/);
@@ -90,26 +90,26 @@ t.test('run-once: globs, locks (fresh and stale) and newest-first', async (t) =>
   );
 
   writeFileSync(path.join(root, 'config.yaml'), 'file_glob_patterns:\n  - "*.json"\n  - "inputs/*.json"\n');
-  const withGlobs = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+  const withGlobs = testConfig(t, { CLOUD_INFRA_DATA_DIR: root });
   const second = await runOnce(withGlobs);
   t.match(second.log, /pending candidates: \["Nested"\]/);
   t.ok(readJson(path.join(root, 'state', 'processed.json')).includes(nested));
   t.ok(readJson(path.join(root, 'Outputs', 'Nested', 'result.json')).metrics['lb.performance']);
 
-  const root2 = batchRoot();
+  const root2 = batchRoot(t);
   dropBatch(root2, 'Older', README, new Date(Date.now() - 100_000));
   dropBatch(root2, 'Newer', README, new Date(Date.now() - 10_000));
-  const paced = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root2 }));
+  const paced = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root2 }));
   t.match(paced.log, /pending candidates: \["Newer","Older"\]/);
   t.match(paced.log, /Newer: wrote/, 'one batch per pass, the newest');
   t.notMatch(paced.log, /Older: wrote/);
 });
 
 t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half-written', async (t) => {
-  const root = batchRoot();
+  const root = batchRoot(t);
   dropBatch(root, 'B1', README);
   writeFileSync(path.join(root, 'config.yaml'), 'engine_command: "sh -c \'echo boom >&2; exit 3\'"\n');
-  const failed = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root }));
+  const failed = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root }));
   t.equal(failed.code, 1);
   t.match(failed.log, /B1 failed: engine_command failed \(3\): boom/);
   t.same(readdirSync(path.join(root, 'Inputs', 'B1')).sort(), [
@@ -120,7 +120,7 @@ t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half
   const blocker = path.join(root, 'not-a-dir');
   writeFileSync(blocker, 'x');
   writeFileSync(path.join(root, 'config.yaml'), `outputs_root: "${blocker}/out"\n`);
-  const unwritable = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root }));
+  const unwritable = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root }));
   t.equal(unwritable.code, 2);
   t.match(unwritable.log, /Could not write/);
 
@@ -130,7 +130,7 @@ t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half
   });
   writeFileSync(path.join(root, 'external.json'), external);
   writeFileSync(path.join(root, 'config.yaml'), `engine_command: "cat ${root}/external.json; true"\n`);
-  const ok = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root }));
+  const ok = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root }));
   t.equal(ok.code, 0, ok.log);
   t.equal(
     readJson(path.join(root, 'Outputs', 'B1', 'result.json')).summary.scored_metrics,
@@ -138,12 +138,12 @@ t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half
     'the external engine wrote it',
   );
 
-  const broken = batchRoot();
+  const broken = batchRoot(t);
   dropBatch(broken, 'Broken', {
     'lb_performance.json': '{"load_balancers": [',
     'availability_incidents.json': README_AVAILABILITY,
   });
-  const partial = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: broken }));
+  const partial = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: broken }));
   t.equal(partial.code, 0, 'an unreadable file is a gap, not a failure');
   const result = readJson(path.join(broken, 'Outputs', 'Broken', 'result.json'));
   t.equal(result.metrics['lb.performance'].score, null);
@@ -153,9 +153,9 @@ t.test('run-once exit codes: engine failure 1, unwritable result 2, nothing half
 });
 
 t.test('the CLI command runs one pass with the old exit code', async (t) => {
-  const root = batchRoot();
+  const root = batchRoot(t);
   dropBatch(root, 'Cli', README);
-  const env = testEnv({ CLOUD_INFRA_DATA_DIR: root });
+  const env = testEnv(t, { CLOUD_INFRA_DATA_DIR: root });
   const child = spawn(process.execPath, [CLI, 'batch', 'run-once'], {
     env: { PATH: process.env.PATH ?? '', ...env },
   });
@@ -173,8 +173,8 @@ t.test('the CLI command runs one pass with the old exit code', async (t) => {
 });
 
 t.test('through the queue: POST /batches, GET /batches, result, ticks', async (t) => {
-  const root = batchRoot();
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+  const root = batchRoot(t);
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root });
   const { app, queues } = await startTestRole(t, 'all', config);
   const events = new QueueEvents('batches', { connection: { url: REDIS_URL }, prefix: config.redis.prefix });
   t.teardown(() => events.close());
@@ -255,8 +255,8 @@ t.test('through the queue: POST /batches, GET /batches, result, ticks', async (t
 t.test(
   'POST /batches/validate: understood, missing and ignored fields; 400s as POST /batches; writes nothing',
   async (t) => {
-    const root = batchRoot();
-    const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+    const root = batchRoot(t);
+    const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root });
     const { app, queues } = await startTestRole(t, 'gateway', config);
     const validate = (payload: object) => app.inject({ method: 'POST', url: '/batches/validate', payload });
 
@@ -336,8 +336,8 @@ t.test(
 );
 
 t.test('a batch whose fields are all unknown is not scored: overall_score null, not 5', async (t) => {
-  const root = batchRoot();
-  const config = testConfig({ CLOUD_INFRA_DATA_DIR: root });
+  const root = batchRoot(t);
+  const config = testConfig(t, { CLOUD_INFRA_DATA_DIR: root });
   const { app } = await startTestRole(t, 'all', config);
   const events = new QueueEvents('batches', { connection: { url: REDIS_URL }, prefix: config.redis.prefix });
   t.teardown(() => events.close());
@@ -421,14 +421,14 @@ t.test('the LLM narrative rewrites rationales, never scores, and its failure cha
     OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
   };
 
-  const plainRoot = batchRoot();
+  const plainRoot = batchRoot(t);
   dropBatch(plainRoot, 'S', README);
-  await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: plainRoot }));
+  await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: plainRoot }));
   const plain = readJson(path.join(plainRoot, 'Outputs', 'S', 'result.json'));
 
-  const root = batchRoot();
+  const root = batchRoot(t);
   dropBatch(root, 'S', README);
-  t.equal((await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root, ...llm }))).code, 0);
+  t.equal((await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root, ...llm }))).code, 0);
   const told = readJson(path.join(root, 'Outputs', 'S', 'result.json'));
   t.equal(told.metrics['lb.performance'].rationale, 'Plain words about lb.performance.');
   t.equal(told.metrics['lb.performance'].evidence.rule_rationale, plain.metrics['lb.performance'].rationale);
@@ -440,9 +440,9 @@ t.test('the LLM narrative rewrites rationales, never scores, and its failure cha
   t.same(told.summary, plain.summary);
 
   mode = 'fail';
-  const root2 = batchRoot();
+  const root2 = batchRoot(t);
   dropBatch(root2, 'S', README);
-  const failing = await runOnce(testConfig({ CLOUD_INFRA_DATA_DIR: root2, ...llm }));
+  const failing = await runOnce(testConfig(t, { CLOUD_INFRA_DATA_DIR: root2, ...llm }));
   t.equal(failing.code, 0, 'the run succeeds');
   t.match(failing.log, /narrative skipped/);
   t.same(

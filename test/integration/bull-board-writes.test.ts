@@ -2,6 +2,9 @@ import { QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import t from 'tap';
 import type { App } from '../../api/app.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 // Real requests to Bull Board's own API (paths from @bull-board/api's routes.js), on a gateway
 // with no worker: jobs stay where the test puts them.
@@ -19,7 +22,7 @@ function call(
 }
 
 t.test('nobody can add a job or change its data through Bull Board, admin or not', async (t) => {
-  const config = testConfig({ API_KEYS: 'user-key', ADMIN_API_KEYS: 'admin-key' });
+  const config = testConfig(t, { API_KEYS: 'user-key', ADMIN_API_KEYS: 'admin-key' });
   const { app, queues, enqueue } = await startTestRole(t, 'gateway', config);
   const job = await enqueue('http-jobs', { url: 'http://x.test/' });
 
@@ -60,7 +63,7 @@ t.test('nobody can add a job or change its data through Bull Board, admin or not
 });
 
 t.test('retry, promote, clean, pause and resume: admin keys only', async (t) => {
-  const config = testConfig({ API_KEYS: 'user-key', ADMIN_API_KEYS: 'admin-key' });
+  const config = testConfig(t, { API_KEYS: 'user-key', ADMIN_API_KEYS: 'admin-key' });
   const { app, queues, enqueue } = await startTestRole(t, 'gateway', config);
   const q = queues['http-jobs'];
 
@@ -119,7 +122,7 @@ t.test('retry, promote, clean, pause and resume: admin keys only', async (t) => 
 t.test('without ADMIN_API_KEYS the board is read-only for everyone', async (t) => {
   const envs: Array<Record<string, string>> = [{ API_KEYS: 'user-key' }, {}];
   for (const env of envs) {
-    const config = testConfig(env);
+    const config = testConfig(t, env);
     const { app, queues } = await startTestRole(t, 'gateway', config);
     const key = env.API_KEYS;
     const read = await call(app, 'GET', API, key);

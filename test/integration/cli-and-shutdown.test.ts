@@ -1,14 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import t from 'tap';
-import { REDIS_URL, startTestRole, testConfig, testEnv, wipePrefix } from '../helpers/env.ts';
+import { REDIS_URL, startTestRole, testConfig, testEnv } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { startTargetServer } from '../helpers/target-server.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
+leakCheck(t);
 const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 const target = await startTargetServer();
 t.teardown(() => target.close());
@@ -34,11 +36,19 @@ function run(args: string[], env: Record<string, string>, stdin?: string) {
   };
 }
 
+/** Teardown for a worker a failed test may leave running: kill it and wait until it is gone. */
+async function killIfRunning(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
 t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
-  const env = testEnv({ HTTP_JOBS_ALLOWLIST: '127.0.0.1' });
-  const config = testConfig(env);
+  const env = testEnv(t, { HTTP_JOBS_ALLOWLIST: '127.0.0.1' });
+  const config = testConfig(t, env);
   await startTestRole(t, 'worker', config);
-  const file = path.join(tmpdir(), `dockhand-job-${process.pid}.json`);
+  const file = path.join(tempDir(t, 'job'), 'job.json');
   await writeFile(file, JSON.stringify({ url: `${target.url}/ok` }));
 
   const queued = await run(['enqueue', 'http-jobs', file], env).done;
@@ -105,7 +115,7 @@ t.test('enqueue from the CLI: id, --wait result, exit codes', async (t) => {
 });
 
 t.test('a role with a bad REDIS_URL or DOCKER_HOST stops at start-up with one line', async (t) => {
-  const env = testEnv();
+  const env = testEnv(t);
   const [redis, docker] = await Promise.all([
     run(['gateway'], { ...env, REDIS_URL: 'nonsense' }).done,
     run(['worker'], { ...env, DOCKER_HOST: 'nonsense' }).done,
@@ -135,16 +145,13 @@ async function waitForLog(child: ChildProcess, pattern: RegExp): Promise<void> {
 }
 
 t.test('SIGTERM lets an in-flight job finish before the worker exits', async (t) => {
-  const env = testEnv({
+  const env = testEnv(t, {
     HTTP_JOBS_ALLOWLIST: '127.0.0.1',
     LOG_LEVEL: 'info',
     PORT: String(await freePort()),
   });
-  t.teardown(() => wipePrefix(env.QUEUE_PREFIX as string));
   const worker = run(['worker'], env);
-  t.teardown(() => {
-    if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
-  });
+  t.teardown(() => killIfRunning(worker.child));
   await waitForLog(worker.child, /dockhand started/);
 
   const queue = new Queue('http-jobs', { connection: { url: REDIS_URL }, prefix: env.QUEUE_PREFIX });
@@ -169,9 +176,7 @@ t.test('SIGTERM lets an in-flight job finish before the worker exits', async (t)
   const later = await queue.add('http-jobs', { url: `${target.url}/ok` }, { jobId: 'later' });
   t.equal(await later.getState(), 'waiting');
   const second = run(['worker'], env);
-  t.teardown(() => {
-    if (second.child.exitCode === null) second.child.kill('SIGKILL');
-  });
+  t.teardown(() => killIfRunning(second.child));
   t.equal((await later.waitUntilFinished(events)).body, 'ok', 'picked up by the next worker');
   second.child.kill('SIGTERM');
   t.equal((await second.done).code, 0);

@@ -5,6 +5,9 @@ import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import t from 'tap';
 import { ensureEgressNetwork, removeEgressNetwork } from '../../runtimes/egress-network.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 /*
  * Everything here stays on this machine. The "outside" is a network namespace on a veth pair,
@@ -129,7 +132,12 @@ if (skip) {
     },
   );
   // `ip netns exec` execs node in place, so this pid is the server's.
-  undo.push(async () => server.exitCode === null && server.kill());
+  undo.push(async () => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const exited = once(server, 'exit');
+    server.kill();
+    await exited;
+  });
   await once(server.stdout as NodeJS.ReadableStream, 'data');
 
   const host = createServer((s) => s.end('host\n'));

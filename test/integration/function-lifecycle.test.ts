@@ -3,11 +3,14 @@ import { QueueEvents } from 'bullmq';
 import Docker from 'dockerode';
 import t from 'tap';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 // A function's containers end with it, in whichever process holds them: the gateway below has
 // no pool, the worker beside it has no API, and they share only Redis.
 const docker = new Docker();
-const config = testConfig({ POOL_MIN_IDLE: '0' });
+const config = testConfig(t, { POOL_MIN_IDLE: '0' });
 const { app } = await startTestRole(t, 'gateway', config);
 await startTestRole(t, 'worker', config);
 

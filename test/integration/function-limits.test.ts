@@ -2,20 +2,20 @@ import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
-import { testConfig, wipePrefix } from '../helpers/env.ts';
+import { testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 // Issue 9, findings 3 and 4: a result over the limit, and a reply line over the frame cap.
 const docker = new Docker();
-const config = testConfig({ POOL_MIN_IDLE: '1', POOL_MAX: '8' });
+const config = testConfig(t, { POOL_MIN_IDLE: '1', POOL_MAX: '8' });
 const running = await startRole('all', config, { listen: false });
 const { app } = running;
 const ownContainers = async () =>
   docker.listContainers({ all: true, filters: { label: [`dockhand.owner=${hostname()}/${process.pid}`] } });
 
-t.teardown(async () => {
-  await running.close();
-  await wipePrefix(config.redis.prefix);
-});
+t.teardown(() => running.close());
 
 async function deploy(
   name: string,

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -13,17 +10,20 @@ import { createSqsServer } from 'local-aws-sqs';
 import S3rver from 's3rver';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
-import { REDIS_URL, testConfig, wipePrefix } from '../helpers/env.ts';
+import { REDIS_URL, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { makeZip } from '../helpers/zip.ts';
 
+leakCheck(t);
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const s3Port = await freePort();
 const s3rver = new S3rver({
   port: s3Port,
   address: '127.0.0.1',
   silent: true,
-  directory: mkdtempSync(path.join(tmpdir(), 's3rver-')),
+  directory: tempDir(t, 's3rver'),
   configureBuckets: ['code', 'out', 'src'].map((name) => ({ name, configs: [] })),
 });
 await s3rver.run();
@@ -47,7 +47,7 @@ t.teardown(
 const sqs = new SQSClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${sqsPort}`, credentials });
 const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'invocations' }));
 
-const config = testConfig({
+const config = testConfig(t, {
   POOL_MIN_IDLE: '1',
   S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
   S3_CODE_BUCKET: 'code',
@@ -60,10 +60,7 @@ const config = testConfig({
   SQS_WAIT_SECONDS: '1',
 });
 const running = await startRole('all', config, { listen: false });
-t.teardown(async () => {
-  await running.close();
-  await wipePrefix(config.redis.prefix);
-});
+t.teardown(() => running.close());
 const { app } = running;
 
 t.test('deploy from a zip in S3; code kept in S3_CODE_BUCKET', async (t) => {

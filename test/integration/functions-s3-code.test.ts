@@ -1,15 +1,16 @@
-import { mkdtempSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { S3_CODE_UNREADABLE } from '../../processors/functions/s3-code-source.ts';
 import { startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { makeZip } from '../helpers/zip.ts';
+
+leakCheck(t);
 
 // `code.s3` with the server's S3 credentials: only the configured buckets, one answer for every
 // failure to read, and a download cut off at 50 MiB even when the object comes without a length.
@@ -19,7 +20,7 @@ const s3rver = new S3rver({
   port: s3Port,
   address: '127.0.0.1',
   silent: true,
-  directory: mkdtempSync(path.join(tmpdir(), 's3rver-')),
+  directory: tempDir(t, 's3rver'),
   configureBuckets: ['code', 'src', 'secret'].map((name) => ({ name, configs: [] })),
 });
 await s3rver.run();
@@ -71,8 +72,8 @@ t.teardown(() => {
 });
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-const env = (overrides: Record<string, string> = {}) =>
-  testConfig({
+const env = (t: Test, overrides: Record<string, string> = {}) =>
+  testConfig(t, {
     S3_ENDPOINT: proxyUrl,
     S3_CODE_BUCKET: 'code',
     // `ghost` is allowed but does not exist.
@@ -81,7 +82,7 @@ const env = (overrides: Record<string, string> = {}) =>
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     ...overrides,
   });
-const { app } = await startTestRole(t, 'gateway', env());
+const { app } = await startTestRole(t, 'gateway', env(t));
 
 const zip = await makeZip([{ name: 'index.js', content: 'exports.handler = async () => "from s3";' }]);
 for (const bucket of ['src', 'secret']) {
@@ -124,7 +125,7 @@ t.test('every failure to read is the same 400; a foreign bucket is never asked',
   }
 
   // Access denied: a gateway whose credentials S3 refuses (s3rver checks the key id, not SigV4).
-  const denied = await startTestRole(t, 'gateway', env({ AWS_ACCESS_KEY_ID: 'NOBODY' }));
+  const denied = await startTestRole(t, 'gateway', env(t, { AWS_ACCESS_KEY_ID: 'NOBODY' }));
   const refused = await deployFrom({ bucket: 'src', key: 'fn.zip' }, denied.app);
   t.equal(refused.statusCode, 400, 'access denied');
   bodies.add(refused.body);

@@ -4,11 +4,13 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
-import { REDIS_URL, testConfig, wipePrefix } from '../helpers/env.ts';
+import { REDIS_URL, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { makeZip } from '../helpers/zip.ts';
 
+leakCheck(t);
 const docker = new Docker();
-const config = testConfig({ POOL_MIN_IDLE: '1', POOL_MAX: '12' });
+const config = testConfig(t, { POOL_MIN_IDLE: '1', POOL_MAX: '12' });
 // A container left by a crashed worker on this host (its pid is gone): start-up must remove it.
 const leftover = await docker.createContainer({
   Image: 'dockhand-runtime-node20:local',
@@ -20,10 +22,7 @@ const { app } = running;
 const ownContainers = async () =>
   docker.listContainers({ all: true, filters: { label: [`dockhand.owner=${hostname()}/${process.pid}`] } });
 
-t.teardown(async () => {
-  await running.close();
-  await wipePrefix(config.redis.prefix);
-});
+t.teardown(() => running.close());
 
 async function deploy(name: string, body: Record<string, unknown>) {
   const res = await app.inject({

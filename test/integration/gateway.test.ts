@@ -1,30 +1,30 @@
 import { readFile } from 'node:fs/promises';
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { startRedisServer } from '../helpers/redis-server.ts';
 import { startTargetServer } from '../helpers/target-server.ts';
 
+leakCheck(t);
 const target = await startTargetServer();
 t.teardown(() => target.close());
 
 async function waitForJob(prefix: string, jobId: string, queue = 'http-jobs') {
   const events = new QueueEvents(queue, { connection: { url: REDIS_URL }, prefix });
-  await events.waitUntilReady();
+  const q = new Queue(queue, { connection: { url: REDIS_URL }, prefix });
   try {
-    const { Queue } = await import('bullmq');
-    const q = new Queue(queue, { connection: { url: REDIS_URL }, prefix });
+    await events.waitUntilReady();
     const job = await q.getJob(jobId);
     await job?.waitUntilFinished(events).catch(() => {});
-    await q.close();
   } finally {
-    await events.close();
+    await Promise.all([q.close(), events.close()]);
   }
 }
 
 t.test('an HTTP job goes from POST /jobs to succeeded, visible in /metrics', async (t) => {
-  const config = testConfig({ HTTP_JOBS_ALLOWLIST: '127.0.0.1' });
+  const config = testConfig(t, { HTTP_JOBS_ALLOWLIST: '127.0.0.1' });
   const { app } = await startTestRole(t, 'all', config);
 
   const posted = await app.inject({
@@ -64,7 +64,7 @@ t.test('an HTTP job goes from POST /jobs to succeeded, visible in /metrics', asy
 });
 
 t.test('a refused address fails the job at once, without retries', async (t) => {
-  const config = testConfig();
+  const config = testConfig(t);
   const { app } = await startTestRole(t, 'all', config);
   const posted = await app.inject({ method: 'POST', url: '/jobs', payload: { url: `${target.url}/ok` } });
   const { id } = posted.json();
@@ -77,7 +77,7 @@ t.test('a refused address fails the job at once, without retries', async (t) => 
 });
 
 t.test('bad input gets the contract error shape naming the field', async (t) => {
-  const config = testConfig({ BODY_LIMIT_BYTES: '2048' });
+  const config = testConfig(t, { BODY_LIMIT_BYTES: '2048' });
   const { app } = await startTestRole(t, 'gateway', config);
   const cases: Array<[unknown, number, string, RegExp]> = [
     [{}, 400, 'body.url', /body\.url is required/],
@@ -133,7 +133,7 @@ t.test('bad input gets the contract error shape naming the field', async (t) => 
 });
 
 t.test('API keys guard every route but health, ready and metrics', async (t) => {
-  const config = testConfig({ API_KEYS: 'key-one,key-two' });
+  const config = testConfig(t, { API_KEYS: 'key-one,key-two' });
   const { app } = await startTestRole(t, 'gateway', config);
   for (const url of ['/health', '/ready', '/metrics']) {
     const res = await app.inject({ method: 'GET', url });
@@ -187,7 +187,7 @@ t.test('API keys guard every route but health, ready and metrics', async (t) => 
 });
 
 t.test('rate limit answers 429 in the contract shape', async (t) => {
-  const config = testConfig({ RATE_LIMIT_PER_MINUTE: '3' });
+  const config = testConfig(t, { RATE_LIMIT_PER_MINUTE: '3' });
   const { app } = await startTestRole(t, 'gateway', config);
   const codes: number[] = [];
   for (let i = 0; i < 5; i++) codes.push((await app.inject({ method: 'GET', url: '/jobs/x' })).statusCode);
@@ -201,7 +201,7 @@ t.test('rate limit answers 429 in the contract shape', async (t) => {
 t.test('/ready says 503 when Redis is down, and routes that need it answer 503', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
-  const running = await startRole('gateway', testConfig({ REDIS_URL: redis.url }), { listen: false });
+  const running = await startRole('gateway', testConfig(t, { REDIS_URL: redis.url }), { listen: false });
   t.teardown(() => running.close());
   const ready = await running.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.statusCode, 200);
@@ -219,7 +219,7 @@ t.test('/ready says 503 when Redis is down, and routes that need it answer 503',
 });
 
 t.test('/ready reports Docker and goes 503 once shutdown begins', async (t) => {
-  const config = testConfig();
+  const config = testConfig(t);
   const running = await startRole('gateway', config, { listen: false });
   const ready = await running.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.json().docker, 'up', 'the prepared Docker engine answers');
@@ -229,7 +229,7 @@ t.test('/ready reports Docker and goes 503 once shutdown begins', async (t) => {
 });
 
 t.test('the committed OpenAPI document matches the routes', async (t) => {
-  const { app } = await startTestRole(t, 'gateway', testConfig());
+  const { app } = await startTestRole(t, 'gateway', testConfig(t));
   const live = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   const committed = JSON.parse(
     await readFile(new URL('../../openapi/openapi.json', import.meta.url), 'utf8'),
@@ -246,7 +246,7 @@ t.test('the committed OpenAPI document matches the routes', async (t) => {
 t.test(
   'with no worker whose Docker answers, a sync invocation is a 503 at once; Event still queues',
   async (t) => {
-    const config = testConfig({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+    const config = testConfig(t, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
     const { app } = await startTestRole(t, 'all', config);
     const deployed = await app.inject({
       method: 'PUT',

@@ -1,5 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import Docker from 'dockerode';
@@ -7,10 +7,14 @@ import t from 'tap';
 import { queueCatalog, queueNames } from '../../queues/registry.ts';
 import { README_LB } from '../helpers/batch-samples.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+
+leakCheck(t);
 
 // Jobs written straight into Redis, as Bull Board's "add job", another client of the same Redis
 // or a job left by an older version would: enqueue() never sees them, the worker must check.
-const config = testConfig();
+const config = testConfig(t);
 const running = await startTestRole(t, 'all', config);
 const connection = { url: REDIS_URL };
 const raw = Object.fromEntries(
@@ -35,8 +39,7 @@ async function addRaw(name: keyof typeof raw, data: unknown): Promise<Job> {
 t.test('a batches job named ../../../<dir> fails on its name and touches nothing outside', async (t) => {
   // A folder outside the data dir that looks like a pending batch: before the fix the worker
   // took a .lock in it, scored it and wrote result.json there.
-  const outside = mkdtempSync(path.join(tmpdir(), 'dockhand-outside-'));
-  t.teardown(() => rmSync(outside, { recursive: true, force: true }));
+  const outside = tempDir(t, 'outside');
   writeFileSync(path.join(outside, 'lb_performance.json'), JSON.stringify(README_LB));
   const inputsRoot = path.join(config.batches.dataDir, 'Inputs');
   const name = path.relative(inputsRoot, outside);

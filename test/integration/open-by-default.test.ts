@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { testEnv, wipePrefix } from '../helpers/env.ts';
+import { testEnv } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
+
+leakCheck(t);
 
 const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 
@@ -15,8 +17,10 @@ async function dockhand(t: Test, args: string[], env: Record<string, string>, un
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await rm(env.DATA_DIR as string, { recursive: true, force: true });
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
   });
   let stdout = '';
   let stderr = '';
@@ -37,8 +41,7 @@ async function dockhand(t: Test, args: string[], env: Record<string, string>, un
 }
 
 t.test('beyond loopback without API_KEYS the server refuses to start: one line, exit 2', async (t) => {
-  const env = testEnv({ HOST: '0.0.0.0', LOG_LEVEL: 'info', PORT: String(await freePort()) });
-  t.teardown(() => wipePrefix(env.QUEUE_PREFIX as string));
+  const env = testEnv(t, { HOST: '0.0.0.0', LOG_LEVEL: 'info', PORT: String(await freePort()) });
   const { code, stdout, stderr } = await dockhand(t, ['gateway'], env, /dockhand started/);
   t.equal(code, 2, stdout);
   t.equal(
@@ -54,8 +57,7 @@ t.test('whenever authentication is off, start-up says so in a warning line', asy
     ['with API_KEYS', { HOST: '0.0.0.0', API_KEYS: 'k' }, false],
   ];
   for (const [name, extra, warned] of cases) {
-    const env = testEnv({ LOG_LEVEL: 'info', PORT: String(await freePort()), ...extra });
-    t.teardown(() => wipePrefix(env.QUEUE_PREFIX as string));
+    const env = testEnv(t, { LOG_LEVEL: 'info', PORT: String(await freePort()), ...extra });
     const { code, stdout } = await dockhand(t, ['gateway'], env, /dockhand started/);
     t.equal(code, 0, `${name}: started and stopped cleanly (${code})`);
     const warnings = stdout

@@ -6,6 +6,9 @@ import { sharedWindowStore } from '../../api/plugins/shared-window-store.ts';
 import { createReplyPublisher, replyChannel } from '../../queues/reply-path.ts';
 import { createResultWaiter } from '../../queues/result-waiter.ts';
 import { REDIS_URL, wipePrefix } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 const prefix = `t${randomBytes(5).toString('hex')}`;
 const clients: Redis[] = [];

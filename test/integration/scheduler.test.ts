@@ -2,7 +2,10 @@ import { Queue, QueueEvents } from 'bullmq';
 import t from 'tap';
 import type { TickHandler } from '../../processors/scheduler.ts';
 import { ensureTickScheduler, TICK_SCHEDULER_ID } from '../../queues/scheduler-tick.ts';
-import { REDIS_URL, startTestRole, testConfig, wipePrefix } from '../helpers/env.ts';
+import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 /** A handler that resolves a promise per call, so tests wait on ticks instead of sleeping. */
 function recordingHandler(name = 'record') {
@@ -24,12 +27,9 @@ function recordingHandler(name = 'record') {
 }
 
 t.test('the tick scheduler exists once, however often it is upserted', async (t) => {
-  const prefix = testConfig().redis.prefix;
+  const prefix = testConfig(t).redis.prefix;
   const queue = new Queue('scheduler', { connection: { url: REDIS_URL }, prefix });
-  t.teardown(async () => {
-    await queue.close();
-    await wipePrefix(prefix);
-  });
+  t.teardown(() => queue.close());
   await Promise.all([ensureTickScheduler(queue, 600), ensureTickScheduler(queue, 600)]);
   await ensureTickScheduler(queue, 600);
   const schedulers = await queue.getJobSchedulers();
@@ -44,7 +44,7 @@ t.test('the tick scheduler exists once, however often it is upserted', async (t)
 });
 
 t.test('a scheduler role ticks at start, and again after a restart', async (t) => {
-  const config = testConfig({ SCHEDULER_INTERVAL_SECONDS: '600' });
+  const config = testConfig(t, { SCHEDULER_INTERVAL_SECONDS: '600' });
   const { handler, calls, nextCall } = recordingHandler();
 
   let first = nextCall();
@@ -69,7 +69,7 @@ t.test('a scheduler role ticks at start, and again after a restart', async (t) =
 });
 
 t.test('a failing handler fails the tick but does not stop the others', async (t) => {
-  const config = testConfig();
+  const config = testConfig(t);
   const good = recordingHandler('good');
   const bad: TickHandler = {
     name: 'bad',

@@ -3,7 +3,10 @@ import t from 'tap';
 import { AddressPolicy } from '../../core/address-policy.ts';
 import { AddressRefusedError } from '../../core/errors.ts';
 import { createSafeFetch } from '../../core/safe-fetch.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
 import { startTargetServer } from '../helpers/target-server.ts';
+
+leakCheck(t);
 
 const closed = new AddressPolicy({ allowExternal: false, allowlist: [] });
 const open = new AddressPolicy({ allowExternal: true, allowlist: [] });

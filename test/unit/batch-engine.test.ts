@@ -5,6 +5,9 @@ import { type MetricInput, scoreBatch } from '../../processors/batches/engine.ts
 import type { MetricScorer } from '../../processors/batches/scorers/define-metric.ts';
 import { EXTRA_INPUTS, hideFields, respell } from '../helpers/batch-fields.ts';
 import { README_AVAILABILITY, README_LB, sampleBatch } from '../helpers/batch-samples.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 const asInputs = (files: Record<string, unknown>): Record<string, MetricInput> =>
   Object.fromEntries(

@@ -2,6 +2,9 @@ import t from 'tap';
 import { loadConfig } from '../../core/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createDocker } from '../../roles/docker-client.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 t.test('defaults match the contract', async (t) => {
   const c = loadConfig({});

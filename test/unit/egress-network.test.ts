@@ -12,6 +12,9 @@ import {
   type Runner,
   removeEgressNetwork,
 } from '../../runtimes/egress-network.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 const R4 = '-j REJECT --reject-with icmp-admin-prohibited';
 const R6 = '-j REJECT --reject-with icmp6-adm-prohibited';

@@ -12,6 +12,9 @@ import {
 } from '../../runtimes/frame-channel.ts';
 import { createInvoker } from '../../runtimes/invoker.ts';
 import type { FunctionImage, WarmPool } from '../../runtimes/warm-pool.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 const MiB = 1024 * 1024;
 

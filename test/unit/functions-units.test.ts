@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
@@ -9,6 +8,10 @@ import { bundleFromFiles, checkPath } from '../../processors/functions/code-arch
 import { CgroupProfiler } from '../../runtimes/cgroup-profiler.ts';
 import { cpuForMemory } from '../../runtimes/docker-sandbox.ts';
 import { FrameChannel } from '../../runtimes/frame-channel.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+
+leakCheck(t);
 
 t.test('auto-tuner patterns, headroom and savings', async (t) => {
   const waste = advise({
@@ -91,7 +94,7 @@ t.test('code paths that could escape the task directory are refused', async (t) 
 });
 
 t.test('cgroup profiler reads v1 and v2 trees and resets the peak', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'cgroup-'));
+  const root = tempDir(t, 'cgroup');
   const v1 = path.join(root, 'memory', 'docker', 'abc');
   mkdirSync(v1, { recursive: true });
   mkdirSync(path.join(root, 'cpuacct', 'docker', 'abc'), { recursive: true });

@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 // Bottom to top: a file may import from its own layer or any layer before it, never after.
 const LAYERS = ['core', 'runtimes', 'queues', 'processors', 'api', 'roles', 'scripts'];

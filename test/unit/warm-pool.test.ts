@@ -10,6 +10,9 @@ import type {
   SandboxSpec,
 } from '../../runtimes/sandbox.ts';
 import { type FunctionImage, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+
+leakCheck(t);
 
 /** A driver whose "containers" are plain objects: the pool's bookkeeping, without Docker. */
 function fakeDriver() {
