@@ -223,8 +223,12 @@ t.test('/ready reports Docker and goes 503 once shutdown begins', async (t) => {
   const running = await startRole('gateway', config, { listen: false });
   const ready = await running.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.json().docker, 'up', 'the prepared Docker engine answers');
+  const during = running.app.inject({ method: 'GET', url: '/ready' }); // arrives as shutdown begins
   const closing = running.close();
   t.equal(running.close(), closing, 'close() twice returns the same promise');
+  const answer = await during;
+  t.equal(answer.statusCode, 503, 'not ready once shutdown begins');
+  t.equal(answer.json().status, 'not_ready');
   await closing;
 });
 
