@@ -48,8 +48,9 @@ const others = (line: string, except: string) =>
 
 t.test('a file that closes everything it opened passes', async (t) => {
   const run = await runs.none;
-  t.equal(run.code, 0, run.output);
-  t.equal(run.line, '');
+  if (run.code !== 0) t.comment(run.output);
+  t.equal(run.code, 0, 'exits 0');
+  t.equal(run.line, '', 'reports nothing');
 });
 
 t.test('a Worker left running fails the file, named with its queue', async (t) => {
