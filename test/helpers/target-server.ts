@@ -2,21 +2,25 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A loopback HTTP server for HTTP jobs to fetch: /ok, /slow?ms=, /bytes?n=, /status/<code>,
- * /redirect?to=<url>&code=, /echo (method, headers and body back as JSON).
+ * A loopback HTTP server for HTTP jobs to fetch: /ok, /hold (answers `held` when the test calls
+ * release(): a request stays in flight exactly as long as the test needs, with no timer),
+ * /bytes?n=, /status/<code>, /redirect?to=<url>&code=, /echo (method, headers and body back as JSON).
  */
 export async function startTargetServer(): Promise<{
   server: Server;
   url: string;
   port: number;
+  release(): void;
   close(): Promise<void>;
 }> {
+  const held = new Set<() => void>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/ok') return res.end('ok');
-    if (url.pathname === '/slow') {
-      const timer = setTimeout(() => res.end('slow'), Number(url.searchParams.get('ms') ?? 1000));
-      res.on('close', () => clearTimeout(timer));
+    if (url.pathname === '/hold') {
+      const answer = () => res.end('held');
+      held.add(answer);
+      res.on('close', () => held.delete(answer));
       return;
     }
     if (url.pathname === '/bytes') {
@@ -68,6 +72,9 @@ export async function startTargetServer(): Promise<{
     server,
     port,
     url: `http://127.0.0.1:${port}`,
+    release: () => {
+      for (const answer of held) answer();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

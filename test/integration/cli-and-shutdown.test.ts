@@ -162,11 +162,14 @@ t.test('SIGTERM lets an in-flight job finish before the worker exits', async (t)
   });
   await events.waitUntilReady();
   const arrived = once(target.server, 'request');
-  const job = await queue.add('http-jobs', { url: `${target.url}/slow?ms=1500` }, { jobId: 'in-flight' });
-  await arrived; // the worker is mid-request now
+  const job = await queue.add('http-jobs', { url: `${target.url}/hold` }, { jobId: 'in-flight' });
+  await arrived; // the worker is mid-request now, and stays so until the target is released
+  const shuttingDown = waitForLog(worker.child, /shutting down/);
   worker.child.kill('SIGTERM');
+  await shuttingDown;
+  target.release();
   const finished = await job.waitUntilFinished(events);
-  t.equal(finished.body, 'slow', 'the job completed after the signal');
+  t.equal(finished.body, 'held', 'the job completed after the signal');
   const { code, stdout } = await worker.done;
   t.equal(code, 0, 'clean exit');
   t.match(stdout, /shutting down/);

@@ -14,6 +14,7 @@ import { REDIS_URL, testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 leakCheck(t);
@@ -130,11 +131,15 @@ t.test(
     const jobs = await running.queues.functions.getJobs(['completed', 'waiting', 'active', 'failed']);
     t.equal(jobs.filter((j) => j.id === 'sqs-1').length, 1, 'the twin message did not run it twice');
 
+    // Dead letters are written by the SQS ingress, which announces nothing: ask until both are there.
     let dead: Array<{ reason: string; source: string }> = [];
-    for (let i = 0; i < 200 && dead.length < 2; i++) {
-      dead = (await app.inject({ method: 'GET', url: '/dead-letters' })).json().deadLetters;
-      if (dead.length < 2) await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitFor(
+      async () => {
+        dead = (await app.inject({ method: 'GET', url: '/dead-letters' })).json().deadLetters;
+        return dead.length >= 2;
+      },
+      { what: 'two dead letters' },
+    );
     t.same(dead.map((d) => d.reason).sort(), ['No function ghost.', 'The body is not a JSON object.']);
     t.ok(dead.every((d) => d.source === 'sqs'));
     const left = await sqs.send(

@@ -6,6 +6,7 @@ import t from 'tap';
 import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 leakCheck(t);
@@ -179,13 +180,13 @@ t.test('timeout, OOM and a crash end the container; the next call still works', 
   t.equal((await invoke('crasher', {})).body.result, 'alive');
 
   // The generic stock comes back by itself after the destroyed containers.
-  const pool = running.app; // keep the app referenced; the pool is checked through metrics
-  for (let i = 0; i < 100; i++) {
-    const m = (await pool.inject({ method: 'GET', url: '/metrics' })).body;
-    if (/dockhand_pool_containers\{runtime="node20",state="generic"\} 1/.test(m)) break;
-    await new Promise((r) => setImmediate(r));
-    if (i === 99) t.fail('pool did not refill');
-  }
+  await waitFor(
+    async () =>
+      /dockhand_pool_containers\{runtime="node20",state="generic"\} 1/.test(
+        (await app.inject({ method: 'GET', url: '/metrics' })).body,
+      ),
+    { what: 'the pool to refill its generic node20 container' },
+  );
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   t.match(metrics, /dockhand_pool_replaced_total\{runtime="node20"\} [3-9]/);
   t.match(metrics, /worker_jobs_processed_total\{status="TIMEOUT"\} 1/);
@@ -201,10 +202,13 @@ exports.handler = async (e) => {
   if (e.fork) {
     let spawned = 0, failed = 0;
     for (let i = 0; i < 150; i++) {
-      try { const c = cp.spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)'], { stdio: 'ignore' }); c.on('error', () => failed++); spawned++; } catch { failed++; }
-      await new Promise((r) => setTimeout(r, 2));
+      try {
+        const c = cp.spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)'], { stdio: 'ignore' });
+        spawned++;
+        // Each child either starts or fails to (EAGAIN at the pids limit): wait for whichever it is.
+        await new Promise((r) => { c.once('spawn', r); c.once('error', () => { failed++; r(); }); });
+      } catch { failed++; }
     }
-    await new Promise((r) => setTimeout(r, 200));
     return { spawned, failed };
   }
   let rootWrite; try { fs.writeFileSync('/etc/evil', 'x'); rootWrite = 'ok'; } catch (err) { rootWrite = err.code; }

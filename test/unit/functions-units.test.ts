@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -195,8 +196,9 @@ t.test('power sweep: trimmed mean, percentiles, Lambda billing per call, strateg
 
 t.test('a ready frame that arrives before anyone waits is not lost', async (t) => {
   const channel = new FrameChannel(new PassThrough());
+  const read = once(channel.stdout, 'data'); // after the channel's own listener: it has the frame
   channel.stdout.write('\x1eDH {"type":"ready","runtime":"node20"}\n');
-  await new Promise((r) => setImmediate(r));
+  await read;
   t.equal((await channel.waitFor('ready', 1000)).runtime, 'node20');
   await t.rejects(channel.waitFor('ready', 20), /No ready frame within 20 ms/);
 });

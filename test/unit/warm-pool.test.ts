@@ -11,6 +11,7 @@ import type {
 } from '../../runtimes/sandbox.ts';
 import { type FunctionImage, type PoolEvent, WarmPool } from '../../runtimes/warm-pool.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 leakCheck(t);
 
@@ -108,7 +109,9 @@ t.test('generic stock per runtime, specialised on first use, then reused', async
   const second = await pool.acquire(fn('a'));
   t.equal(second.sandbox, first.sandbox, 'the same container again');
   pool.release(fn('a'), second.sandbox, true);
-  for (let i = 0; i < 50 && created.length < 3; i++) await new Promise((r) => setImmediate(r));
+  await waitFor(() => created.length >= 3 && pool.stats().generic.node20 === 1, {
+    what: 'the background refill of the generic stock',
+  });
   t.equal(created.length, 3, 'the generic stock was refilled in the background');
   t.same(pool.stats().generic, { node20: 1, python3: 1 });
   t.ok(live.size >= 3);
@@ -203,6 +206,8 @@ t.test('per-function concurrency queues extra callers; the cap evicts the least 
     secondGot = true;
     return l;
   });
+  // Not a sleep: every fake settles in microtasks, so after one turn of the event loop an
+  // acquire that did not wait would have resolved.
   await new Promise((r) => setImmediate(r));
   t.equal(secondGot, false, 'waits while the only slot is busy');
   pool.release(f, one.sandbox, true);
