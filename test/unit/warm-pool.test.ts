@@ -235,7 +235,7 @@ t.test('a full pool makes a call wait for a container, never fails it', async (t
     got = true;
     return lease;
   });
-  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r)); // one turn settles every fake, as above
   t.equal(got, false, 'both containers busy: the third call waits');
   t.equal(pool.stats().total, 2);
   pool.release(fn('a'), a.sandbox, true);
