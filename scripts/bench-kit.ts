@@ -11,11 +11,11 @@ import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { Redis } from 'ioredis';
 import { Pool, request } from 'undici';
 import { loadConfig } from '../core/config.ts';
 import { coerceError, errorCode } from '../core/errors.ts';
 import { OWNER_LABEL } from '../runtimes/docker-sandbox.ts';
+import { wipePrefix } from '../test/helpers/env.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -103,20 +103,8 @@ export async function runBench(name: string, body: () => Promise<void>): Promise
   process.exit(code);
 }
 
-/** Deletes every key under a prefix. */
-export async function wipePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+// The same prefix wipe the tests use: one piece of code for it.
+export { wipePrefix };
 
 /** A fresh queue prefix, wiped at the end. */
 export function freshPrefix(kind: string): string {
