@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   ReceiveMessageCommand,
@@ -7,34 +7,18 @@ import {
 } from '@aws-sdk/client-sqs';
 import { QueueEvents } from 'bullmq';
 import { createSqsServer } from 'local-aws-sqs';
-import S3rver from 's3rver';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
 import { REDIS_URL, testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
-import { tempDir } from '../helpers/temp-dir.ts';
+import { S3RVER_CREDENTIALS, startS3Server } from '../helpers/s3-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 leakCheck(t);
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-const s3Port = await freePort();
-const s3rver = new S3rver({
-  port: s3Port,
-  address: '127.0.0.1',
-  silent: true,
-  directory: tempDir(t, 's3rver'),
-  configureBuckets: ['code', 'out', 'src'].map((name) => ({ name, configs: [] })),
-});
-await s3rver.run();
-t.teardown(() => s3rver.close());
-const s3 = new S3Client({
-  region: 'us-east-1',
-  endpoint: `http://127.0.0.1:${s3Port}`,
-  forcePathStyle: true,
-  credentials,
-});
+const credentials = S3RVER_CREDENTIALS;
+const { port: s3Port, s3 } = await startS3Server(t, ['code', 'out', 'src']);
 
 const sqsPort = await freePort();
 const sqsServer = await createSqsServer({ port: sqsPort, hostname: '127.0.0.1' });

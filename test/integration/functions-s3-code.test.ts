@@ -1,36 +1,19 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
 import { S3_CODE_UNREADABLE } from '../../processors/functions/s3-code-source.ts';
 import { startTestRole, testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
-import { freePort } from '../helpers/redis-server.ts';
-import { tempDir } from '../helpers/temp-dir.ts';
+import { S3RVER_CREDENTIALS, startS3Server } from '../helpers/s3-server.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 leakCheck(t);
 
 // `code.s3` with the server's S3 credentials: only the configured buckets, one answer for every
 // failure to read, and a download cut off at 50 MiB even when the object comes without a length.
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-const s3Port = await freePort();
-const s3rver = new S3rver({
-  port: s3Port,
-  address: '127.0.0.1',
-  silent: true,
-  directory: tempDir(t, 's3rver'),
-  configureBuckets: ['code', 'src', 'secret'].map((name) => ({ name, configs: [] })),
-});
-await s3rver.run();
-t.teardown(() => s3rver.close());
-const s3 = new S3Client({
-  region: 'us-east-1',
-  endpoint: `http://127.0.0.1:${s3Port}`,
-  forcePathStyle: true,
-  credentials,
-});
+const _credentials = S3RVER_CREDENTIALS;
+const { port: s3Port, s3 } = await startS3Server(t, ['code', 'src', 'secret']);
 
 /**
  * Dockhand's S3 endpoint: passes everything to s3rver, but serves object bodies chunked (no
