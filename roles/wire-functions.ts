@@ -92,7 +92,11 @@ export async function wireFunctions(deps: {
     subscriber.on('message', (_channel: string, raw: string) => {
       try {
         const { name, version } = JSON.parse(raw) as FunctionChanged;
-        if (typeof name === 'string') target.evict(name, typeof version === 'string' ? version : undefined);
+        if (typeof name !== 'string') return;
+        // The record and code this process kept go too: a deleted function's queued calls must
+        // not run its code from memory.
+        store.forget(name);
+        target.evict(name, typeof version === 'string' ? version : undefined);
       } catch {
         deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
       }

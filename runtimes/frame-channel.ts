@@ -135,7 +135,8 @@ export class FrameChannel {
     try {
       frame = JSON.parse(json);
     } catch {
-      return;
+      // Not a frame after all: the function's own output, counted like the rest.
+      return this.#onRaw(`${FRAME_MARK}${json}\n`);
     }
     if (frame.id && this.#pending.has(frame.id)) {
       const p = this.#pending.get(frame.id);
@@ -149,9 +150,13 @@ export class FrameChannel {
       w?.resolve(frame);
     } else if (frame.type === 'fatal') {
       this.close(new ChannelClosedError(`The runtime crashed: ${JSON.stringify(frame.error)}`));
-    } else if (this.#unclaimed.length < 16) {
-      // `ready` can arrive before anyone waits for it (a fast start, a slow inspect): keep it.
+    } else if (frame.type === 'ready' && this.#unclaimed.length === 0) {
+      // `ready` can arrive before anyone waits for it (a fast start, a slow inspect): keep that one.
       this.#unclaimed.push(frame);
+    } else {
+      // A marked line that answers nothing is the function's own output: counted against the
+      // output cap like any other, never kept aside (a flood of them would hold memory).
+      this.#onRaw(`${FRAME_MARK}${json}\n`);
     }
   }
 

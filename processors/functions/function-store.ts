@@ -9,8 +9,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
+import { Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { DockhandError } from '../../core/errors.ts';
 import { type FunctionChanged, functionChangedChannel } from '../../queues/channels.ts';
-import type { RuntimeName } from '../../runtimes/catalog.ts';
+import { FUNCTION_NAME_PATTERN } from '../../queues/schemas/functions.ts';
+import { RUNTIME_NAMES, type RuntimeName } from '../../runtimes/catalog.ts';
 import { writeFileAtomic } from '../batches/folder.ts';
 import type { CodeBundle } from './code-archive.ts';
 
@@ -92,6 +96,43 @@ export function s3CodeStorage(s3: S3Client, bucket: string): CodeStorage {
 }
 
 /**
+ * A stored record, checked before anything uses it: Redis is not a trust boundary, and a record's
+ * name and version become a code path and its memory a container limit.
+ */
+const StoredRecord = Type.Object({
+  name: Type.String({ pattern: FUNCTION_NAME_PATTERN }),
+  version: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+  runtime: Type.Union(RUNTIME_NAMES.map((r) => Type.Literal(r))),
+  handler: Type.String({ pattern: '^[A-Za-z0-9_./-]+\\.[A-Za-z_$][A-Za-z0-9_$]*$' }),
+  memoryMb: Type.Integer({ minimum: 64, maximum: 10240 }),
+  timeoutMs: Type.Integer({ minimum: 1, maximum: 900000 }),
+  env: Type.Record(Type.String(), Type.String()),
+  network: Type.Union([Type.Literal('none'), Type.Literal('egress')]),
+  concurrency: Type.Integer({ minimum: 1, maximum: 1000 }),
+  codeSha256: Type.String(),
+  codeSize: Type.Integer({ minimum: 0 }),
+  codeLocation: Type.String(),
+  lastModified: Type.String(),
+});
+const checkRecord = Compile(StoredRecord);
+
+function parseRecord(name: string, raw: string): FunctionRecord {
+  let record: unknown;
+  try {
+    record = JSON.parse(raw);
+  } catch {
+    record = undefined;
+  }
+  if (!checkRecord.Check(record) || (record as { name: string }).name !== name)
+    throw new DockhandError(
+      'function_record_invalid',
+      500,
+      `The stored record of function ${name} is not one Dockhand wrote; redeploy it.`,
+    );
+  return record as unknown as FunctionRecord;
+}
+
+/**
  * Function records in one Redis hash (shared by every gateway and worker), code in CodeStorage.
  * Deploys and deletes are announced on functionChangedChannel for the workers' pools.
  */
@@ -105,7 +146,15 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
     await deps.redis.publish(functionChangedChannel(deps.prefix), JSON.stringify(message));
   };
 
+  /** Drops what this process keeps of a function (records of every version, code, the fresh read). */
+  const forget = (name: string) => {
+    fresh.delete(name);
+    for (const key of records.keys()) if (key.startsWith(`${name}@`)) records.delete(key);
+    for (const key of bundles.keys()) if (key.startsWith(`${name}@`)) bundles.delete(key);
+  };
+
   return {
+    forget,
     async put(
       name: string,
       config: FunctionConfig,
@@ -137,7 +186,7 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
 
     async get(name: string): Promise<FunctionRecord | undefined> {
       const raw = await deps.redis.hget(hash, name);
-      return raw ? (JSON.parse(raw) as FunctionRecord) : undefined;
+      return raw ? parseRecord(name, raw) : undefined;
     },
 
     /**
@@ -172,13 +221,15 @@ export function createFunctionStore(deps: { redis: Redis; prefix: string; code: 
     },
 
     async list(): Promise<FunctionRecord[]> {
-      const all = await deps.redis.hvals(hash);
-      return all.map((r) => JSON.parse(r) as FunctionRecord).sort((a, b) => a.name.localeCompare(b.name));
+      const all = await deps.redis.hgetall(hash);
+      return Object.entries(all)
+        .map(([name, raw]) => parseRecord(name, raw))
+        .sort((a, b) => a.name.localeCompare(b.name));
     },
 
     async remove(name: string): Promise<boolean> {
       const removed = (await deps.redis.hdel(hash, name)) === 1;
-      fresh.delete(name);
+      forget(name);
       if (removed) {
         await changed({ name });
         await deps.code.remove(name);

@@ -193,3 +193,32 @@ t.test('an oversized reply line fails the call and the container is not reused',
   t.equal(served.status, 'SUCCESS', 'the reply came before the flood');
   t.same(junkAfter.released, [false], 'but a channel closed by a cap sends its container away');
 });
+
+t.test(
+  'marked lines that answer nothing are output, counted against the cap, never kept aside',
+  async (t) => {
+    const { channel } = channelWithInput({ rawCap: MiB });
+    const line = `${FRAME_MARK}${JSON.stringify({ type: 'noise', pad: 'x'.repeat(100 * 1024) })}\n`;
+    await feed(channel.stdout, [
+      `${FRAME_MARK}{"type":"ready"}\n`,
+      `${FRAME_MARK}{"type":"ready","again":1}\n`,
+    ]);
+    t.same(
+      await channel.waitFor('ready', 1000),
+      { type: 'ready' },
+      'the first ready is kept for whoever waits',
+    );
+    await feed(
+      channel.stdout,
+      Array.from({ length: 12 }, () => line),
+    );
+    t.ok(
+      channel.closed instanceof OutputCapError,
+      '1.2 MiB of unanswered frames is past the 1 MiB output cap',
+    );
+    await t.rejects(
+      channel.waitFor('ready', 50),
+      'nothing else was kept: the second ready went to the output',
+    );
+  },
+);
