@@ -68,7 +68,12 @@ export function createAuthFailures(options: AuthFailuresOptions) {
           number,
           number,
         ];
-        if (count >= options.perWindow) blockedUntil.set(bucket, Date.now() + (ttl > 0 ? ttl : windowMs));
+        if (count >= options.perWindow) {
+          blockedUntil.set(bucket, Date.now() + (ttl > 0 ? ttl : windowMs));
+          // Blocks of addresses that never came back expire here, so the map stays small.
+          if (blockedUntil.size > 10_000)
+            for (const [b, until] of blockedUntil) if (until <= Date.now()) blockedUntil.delete(b);
+        }
       } catch {
         // Redis is away: the failure goes uncounted; the key check still refused it.
       }

@@ -326,7 +326,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const variable = firstError.instancePath.replace(/^\//, '') || 'environment';
     const schema = (EnvSchema.properties as Record<string, { description?: string }>)[variable];
     const accepts = schema?.description ?? 'a valid value';
-    throw new ConfigError(variable, `${variable} must be ${accepts} (got ${JSON.stringify(raw[variable])}).`);
+    // A URL's password never reaches a log line, even a wrong URL's.
+    const got = redactUrl(String(raw[variable]));
+    throw new ConfigError(variable, `${variable} must be ${accepts} (got ${JSON.stringify(got)}).`);
   }
   const e = converted as Env;
   const dataDir = path.resolve(e.DATA_DIR);
@@ -401,4 +403,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     exec: { serviceProxyPort: e.SERVICE_PROXY_PORT, dataServiceUrl: e.DATA_SERVICE_URL },
     nodes: { controlPlaneUrl: e.CONTROL_PLANE_URL, heartbeatIntervalSeconds: e.HEARTBEAT_INTERVAL },
   };
+}
+
+/** A URL with its credentials replaced by ***, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }

@@ -17,6 +17,8 @@ export function createSweepsProcessor(deps: {
   store: FunctionStore;
   history: TuningHistory;
   run: RunInvocation;
+  /** True once the process is shutting down: a sweep stops between calls instead of holding it up. */
+  closing?: () => boolean;
 }) {
   return async (job: Job<SweepPayload>): Promise<SweepResult> => {
     const { functionName, event = {} } = job.data;
@@ -28,6 +30,8 @@ export function createSweepsProcessor(deps: {
     const total = sizes.length * (runs + 1);
     let done = 0;
     const call = async (memoryMb: number, i: number) => {
+      if (deps.closing?.())
+        throw new UnrecoverableError('The sweep was interrupted by a shutdown; ask for it again.');
       const record = resized(stored, memoryMb);
       const out = await deps.run(record, stored, {
         requestId: `${job.id}-m${memoryMb}-${i}`,

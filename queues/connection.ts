@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { redactUrl } from '../core/config.ts';
 import { coerceError, DependencyUnavailableError } from '../core/errors.ts';
 
 /**
@@ -47,10 +48,6 @@ export async function connectRedis(redis: Redis, url: string): Promise<Redis> {
       err,
     );
   }
-}
-
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 
 /**

@@ -7,6 +7,9 @@ import {
 import { coerceError } from '../core/errors.ts';
 import type { DeadLetter } from './dead-letters.ts';
 import type { Enqueue } from './enqueue.ts';
+import { JOB_ID_DESCRIPTION, JOB_ID_PATTERN } from './job-ids.ts';
+
+const VALID_REQUEST_ID = new RegExp(JOB_ID_PATTERN);
 
 export interface SqsIngressDeps {
   sqs: SQSClient;
@@ -49,6 +52,12 @@ export function createSqsIngress(deps: SqsIngressDeps) {
     if (!(await deps.functionExists(functionName)))
       return { ok: false, reason: `No function ${functionName}.` };
     const requestId = typeof body.requestId === 'string' ? body.requestId : id;
+    // The request id becomes the job id, a route parameter and an S3 key: the routes' rule.
+    if (!VALID_REQUEST_ID.test(requestId))
+      return {
+        ok: false,
+        reason: `requestId ${JSON.stringify(requestId.slice(0, 100))} is not valid: ${JOB_ID_DESCRIPTION}`,
+      };
     try {
       await deps.enqueue(
         'functions',

@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
  * worker the caller gets a 503 at once instead of waiting out a timeout.
  */
 export function workerPresenceKey(prefix: string, queue: string) {
-  return `${prefix}:${queue}:workers`;
+  // Outside `<prefix>:<queue>:*`, where BullMQ keeps job ids: no job can be named like it.
+  return `${prefix}:presence:${queue}`;
 }
 
 export function createPresenceBeacon(deps: {
@@ -22,10 +23,17 @@ export function createPresenceBeacon(deps: {
 }) {
   const beatMs = deps.beatMs ?? 5000;
   const key = workerPresenceKey(deps.prefix, deps.queue);
+  let stopped = false;
   const beat = async () => {
     try {
       await deps.canWork();
-      await deps.redis.zadd(key, Date.now() + 3 * beatMs, deps.workerId);
+      if (stopped) return;
+      // Entries of workers that died without a word expire here, so the set does not grow.
+      await deps.redis
+        .multi()
+        .zremrangebyscore(key, '-inf', Date.now())
+        .zadd(key, Date.now() + 3 * beatMs, deps.workerId)
+        .exec();
     } catch (err) {
       deps.onError?.(err);
       await deps.redis.zrem(key, deps.workerId).catch(() => {
@@ -40,6 +48,7 @@ export function createPresenceBeacon(deps: {
       timer = setInterval(() => void beat(), beatMs).unref();
     },
     async stop(): Promise<void> {
+      stopped = true;
       clearInterval(timer);
       // Redis is away: the entry expires on its own within three beats.
       await deps.redis.zrem(key, deps.workerId).catch(() => {});

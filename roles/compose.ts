@@ -149,6 +149,7 @@ export async function startProcess(
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      await functions.leave();
       lifecycle.closing = true;
       await app.close();
       await Promise.all(workers.map((w) => w.close()));

@@ -174,7 +174,7 @@ export async function wireFunctions(deps: {
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
       });
-      sweepProcessor = createSweepsProcessor({ store, history, run });
+      sweepProcessor = createSweepsProcessor({ store, history, run, closing: () => deps.lifecycle.closing });
       // Gateways answer a sync call 503 at once when no worker's Docker answers.
       beacon = createPresenceBeacon({
         redis: producer,
@@ -211,9 +211,16 @@ export async function wireFunctions(deps: {
     processor,
     sweepProcessor,
     deadLetters,
+    /** First thing at shutdown: gateways stop sending sync calls here while workers drain. */
+    async leave() {
+      await beacon?.stop();
+    },
     async close() {
       await beacon?.stop();
       await ingress?.close();
+      // Their keep-alive sockets would outlive the role.
+      s3?.destroy();
+      sqs?.destroy();
       await waiter?.close();
       await Promise.all(waiterRedis.map(closeRedis));
       if (changes) await closeRedis(changes);

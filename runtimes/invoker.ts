@@ -206,7 +206,8 @@ async function race(
           ? { kind: 'channel', error }
           : Promise.race([
               exited,
-              new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000)),
+              // unref'd: a call that ended by its exit must not keep the process waiting.
+              new Promise<Outcome>((r) => setTimeout(() => r({ kind: 'channel', error }), 2000).unref()),
             ]),
     );
   try {

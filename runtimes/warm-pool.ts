@@ -370,7 +370,8 @@ export class WarmPool {
     const list = this.#generic.get(runtime) ?? [];
     this.#generic.set(runtime, list);
     const need = this.#o.minIdle - list.length - (this.#starting.get(runtime) ?? 0);
-    const room = Math.max(0, this.#o.max - this.#total);
+    // Calls waiting for room come first: a refill never takes the place they wait for.
+    const room = this.#roomWaiters.length > 0 ? 0 : Math.max(0, this.#o.max - this.#total);
     const count = Math.min(need, room);
     if (count <= 0) return;
     this.#starting.set(runtime, (this.#starting.get(runtime) ?? 0) + count);
@@ -380,6 +381,8 @@ export class WarmPool {
           const sandbox = await this.#create(runtime, this.#o.genericMemoryMb, 'none');
           if (this.#closing) return this.#destroy(sandbox);
           list.push(sandbox);
+          // A waiting call may take this one's place (it evicts generic containers last).
+          this.#roomWaiters.shift()?.();
         } finally {
           this.#starting.set(runtime, (this.#starting.get(runtime) ?? 1) - 1);
         }

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../core/config.ts';
 import { coerceError, DockhandError, errorCode, UsageError } from '../core/errors.ts';
+import { ROLE_NAMES } from '../roles/names.ts';
 
 // Each command imports only what it needs: `enqueue` must start fast, without the AWS SDK,
 // Docker, Fastify or Bull Board that a role loads.
-const ROLES = ['all', 'gateway', 'worker', 'scheduler'];
 
 const USAGE = `Usage:
   dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
-  if (ROLES.includes(command)) return runRole(command, config);
+  if ((ROLE_NAMES as readonly string[]).includes(command)) return runRole(command, config);
   if (command === 'enqueue') {
     const { values, positionals } = parseArgs({
       args: rest,

@@ -24,6 +24,7 @@ export function sharedWindowStore(options: { redis: Redis; prefix: string; flush
   const counters = new Map<string, Counter>();
   let windowMs = 60_000;
   let flushing = false;
+  let flushes = 0;
 
   const counter = (key: string, now: number): Counter => {
     const window = Math.floor(now / windowMs);
@@ -36,14 +37,17 @@ export function sharedWindowStore(options: { redis: Redis; prefix: string; flush
   };
   const ttl = (now: number) => windowMs - (now % windowMs);
 
-  async function flush(): Promise<void> {
+  /** `everyKey`: send every live key, not only those with hits (default: every tenth flush). */
+  async function flush(everyKey = flushes % 10 === 0): Promise<void> {
     if (flushing) return;
     const now = Date.now();
+    // Keys with hits go every flush; every tenth flush all live keys go, so a gateway also
+    // hears of what other gateways counted for clients it has seen but not lately.
+    flushes++;
     const batch: Array<[string, Counter, number]> = [];
     for (const [key, c] of counters) {
-      // Every live key goes, even with nothing pending: the answer brings other gateways' counts.
       if (c.window < Math.floor(now / windowMs)) counters.delete(key);
-      else batch.push([key, c, c.pending]);
+      else if (c.pending > 0 || everyKey) batch.push([key, c, c.pending]);
     }
     if (batch.length === 0) return;
     flushing = true;

@@ -20,6 +20,7 @@ import {
   TickResult,
 } from '../schemas/batches.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
+import { failureSentence } from './jobs.ts';
 
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json$/;
 
@@ -67,7 +68,7 @@ async function view(folder: BatchFolder, queues: QueueSet): Promise<Static<typeo
     return {
       ...base,
       status: 'failed',
-      error: job.failedReason || 'The batch failed without a reason (its worker stopped?).',
+      error: failureSentence(job),
     };
   return { ...base, status: 'pending' };
 }

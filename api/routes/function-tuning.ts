@@ -8,6 +8,7 @@ import { sweepChart } from '../../processors/functions/power-sweep.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepParams, SweepStatus, TuningView } from '../schemas/functions.ts';
 import { type FunctionRouteDeps, requireFunction, requireFunctionWorker } from './functions.ts';
+import { failureSentence } from './jobs.ts';
 
 const sweepLink = (name: string, sweepId: string) => `/functions/${name}/tuning/sweeps/${sweepId}`;
 
@@ -91,7 +92,7 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
         return {
           ...base,
           status: 'failed' as const,
-          error: job.failedReason || 'The sweep failed without a reason (its worker stopped?).',
+          error: failureSentence(job),
         };
       return { ...base, status: state === 'active' ? ('running' as const) : ('queued' as const) };
     },

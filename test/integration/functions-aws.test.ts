@@ -107,6 +107,7 @@ t.test(
     await send(JSON.stringify({ functionName: 'tripler', event: { n: 7 }, requestId: 'sqs-1' })); // redelivered twin
     await send('this is not json');
     await send(JSON.stringify({ functionName: 'ghost', event: {} }));
+    await send(JSON.stringify({ functionName: 'tripler', event: {}, requestId: '../../x' }));
     await done;
 
     const result = (await app.inject({ method: 'GET', url: '/invocations/sqs-1' })).json();
@@ -120,11 +121,15 @@ t.test(
     await waitFor(
       async () => {
         dead = (await app.inject({ method: 'GET', url: '/dead-letters' })).json().deadLetters;
-        return dead.length >= 2;
+        return dead.length >= 3;
       },
-      { what: 'two dead letters' },
+      { what: 'three dead letters' },
     );
-    t.same(dead.map((d) => d.reason).sort(), ['No function ghost.', 'The body is not a JSON object.']);
+    t.same(dead.map((d) => d.reason.replace(/: A job id.*/, '')).sort(), [
+      'No function ghost.',
+      'The body is not a JSON object.',
+      'requestId "../../x" is not valid',
+    ]);
     t.ok(dead.every((d) => d.source === 'sqs'));
     const left = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 0, MaxNumberOfMessages: 10 }),

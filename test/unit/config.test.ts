@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig, redactUrl } from '../../core/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createDocker } from '../../roles/docker-client.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
@@ -129,7 +129,7 @@ t.test('REDIS_URL and DOCKER_HOST are checked at start-up', async (t) => {
       t.equal((err as ConfigError).field, variable);
       t.equal(
         (err as ConfigError).message,
-        `${variable} must be ${variable === 'REDIS_URL' ? REDIS_ACCEPTS : DOCKER_ACCEPTS} (got ${JSON.stringify(value)}).`,
+        `${variable} must be ${variable === 'REDIS_URL' ? REDIS_ACCEPTS : DOCKER_ACCEPTS} (got ${JSON.stringify(redactUrl(value))}).`,
       );
     }
   }
@@ -171,4 +171,10 @@ t.test('admin keys are API keys too; proxies and the failure limit are parsed', 
   t.same(d.server.trustProxy, [], 'no proxy is trusted by default');
   t.same(d.server.adminKeys, []);
   t.equal(d.server.authFailuresPerMinute, 20);
+});
+
+t.test('a wrong URL is named without its password', async (t) => {
+  const err = t.throws(() => loadConfig({ REDIS_URL: 'http://user:s3cret@127.0.0.1:6379' })) as Error;
+  t.notMatch(err.message, /s3cret/);
+  t.match(err.message, /\(got "http:\/\/\*\*\*@127\.0\.0\.1:6379"\)/);
 });
