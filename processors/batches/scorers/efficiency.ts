@@ -18,18 +18,21 @@ export const utilisationBand = curve([
   [1, 1],
 ]);
 
+/** Average CPU as exports name it, for instances and databases alike. */
+const AVERAGE_CPU = share([
+  'cpu_avg',
+  'avg_cpu',
+  'cpu_average',
+  'cpu_utilization',
+  ['cpu_avg_percent', PERCENT],
+  ['cpu_percent', PERCENT],
+  ['cpu_utilization_percent', PERCENT],
+]);
+
 const COMPUTE = {
   instances: list(['instances', 'ec2_instances', 'vms', 'virtual_machines', 'servers']),
   id: text(['id', 'instance_id', 'name', 'arn']),
-  cpu: share([
-    'cpu_avg',
-    'avg_cpu',
-    'cpu_average',
-    'cpu_utilization',
-    ['cpu_avg_percent', PERCENT],
-    ['cpu_percent', PERCENT],
-    ['cpu_utilization_percent', PERCENT],
-  ]),
+  cpu: AVERAGE_CPU,
   cpuP95: share(['cpu_p95', 'p95_cpu', ['cpu_p95_percent', PERCENT]]),
   mem: share([
     'mem_avg',
@@ -180,15 +183,7 @@ const headroom = curve([
 const DB = {
   databases: list(['databases', 'dbs', 'db_instances', 'rds_instances', 'instances']),
   id: text(['id', 'db_instance_identifier', 'name', 'arn']),
-  cpu: share([
-    'cpu_avg',
-    'avg_cpu',
-    'cpu_average',
-    'cpu_utilization',
-    ['cpu_avg_percent', PERCENT],
-    ['cpu_percent', PERCENT],
-    ['cpu_utilization_percent', PERCENT],
-  ]),
+  cpu: AVERAGE_CPU,
   connections: share([
     'connections_used',
     'connection_utilization',
