@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig } from '../core/config.ts';
 import { coerceError, DockhandError, errorCode, UsageError } from '../core/errors.ts';
-import { ROLE_NAMES } from '../roles/names.ts';
+import { ROLE_NAMES, type Role } from '../roles/names.ts';
 
 // Each command imports only what it needs: `enqueue` must start fast, without the AWS SDK,
 // Docker, Fastify or Bull Board that a role loads.
@@ -21,7 +21,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
-  if ((ROLE_NAMES as readonly string[]).includes(command)) return runRole(command, config);
+  const role = ROLE_NAMES.find((r) => r === command);
+  if (role) return runRole(role, config);
   if (command === 'enqueue') {
     const { values, positionals } = parseArgs({
       args: rest,
@@ -46,13 +47,11 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`Unknown command ${JSON.stringify(command)}.\n${USAGE}`);
 }
 
-async function runRole(name: string, config: Config): Promise<number> {
-  const [{ ROLES: known, startRole }, { default: closeWithGrace }] = await Promise.all([
+async function runRole(role: Role, config: Config): Promise<number> {
+  const [{ startRole }, { default: closeWithGrace }] = await Promise.all([
     import('../roles/index.ts'),
     import('close-with-grace'),
   ]);
-  const role = known.find((r) => r === name);
-  if (!role) throw new UsageError(`Unknown role ${name}.`);
   const running = await startRole(role, config, { logger: { level: config.server.logLevel } });
   running.app.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
   // First signal: graceful (active jobs finish, up to a minute: the longest HTTP job). Second: exit now.

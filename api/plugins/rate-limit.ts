@@ -29,8 +29,6 @@ export default fp<RateLimitOptions>(
       max: options.perMinute,
       timeWindow: 60_000,
       store: store.Store,
-      // Redis being away must not turn every request into an error: probes and 503s say why.
-      skipOnError: true,
       allowList: (request) => PUBLIC_PATHS.includes(pathOf(request.url)),
       keyGenerator: (request) =>
         request.principal ? `key:${request.principal.id}` : `ip:${clientBucket(request.ip)}`,
