@@ -159,8 +159,57 @@ const EnvSchema = Type.Object({
   }),
   SERVICE_PROXY_PORT: Port(),
   DATA_SERVICE_URL: Type.Optional(Url('an http(s):// URL')),
+  SERVICE_PROXY_BODY_LIMIT_BYTES: Type.Integer({
+    minimum: 1024,
+    description: 'a byte count of at least 1024',
+  }),
+  SERVICE_PROXY_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    description: 'a whole number of milliseconds, at least 100',
+  }),
+  EXEC_IMAGE_ALLOWLIST: Type.Optional(
+    Type.String({ description: 'a comma-separated list of image names, * and ? allowed' }),
+  ),
+  EXEC_WARM_IMAGES: Type.Optional(Type.String({ description: 'a comma-separated list of image names' })),
+  EXEC_WARM_PER_IMAGE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
+  EXEC_RECENT_IMAGES: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
+  EXEC_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, description: 'a whole number from 1 to 256' }),
+  EXEC_MEMORY_MB: Type.Integer({ minimum: 16, description: 'a whole number of MiB, at least 16' }),
+  EXEC_MAX_MEMORY_MB: Type.Integer({ minimum: 16, description: 'a whole number of MiB, at least 16' }),
+  EXEC_MAX_CPUS: Type.Number({ exclusiveMinimum: 0, description: 'a number of CPUs greater than 0' }),
+  EXEC_MAX_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 1,
+    description: 'a whole number of seconds, at least 1',
+  }),
+  EXEC_MAX_FILE_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
+  EXEC_MAX_INPUT_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
+  EXEC_MAX_OUTPUT_FILE_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
+  EXEC_MAX_LOG_BYTES: Type.Integer({ minimum: 1024, description: 'a byte count of at least 1024' }),
+  EXEC_USER: Type.String({
+    pattern: '^(root|[0-9]+(:[0-9]+)?)$',
+    description: 'root or a uid[:gid], e.g. 65534:65534',
+  }),
+  EXEC_READONLY_ROOTFS: YesNo,
+  EXEC_PIDS_LIMIT: Type.Integer({ minimum: 8, description: 'a whole number, at least 8' }),
+  EXEC_REGISTRY_SERVER: Type.Optional(Type.String({ minLength: 1, description: 'a registry host name' })),
+  EXEC_REGISTRY_USERNAME: Type.Optional(Type.String()),
+  EXEC_REGISTRY_PASSWORD: Type.Optional(Type.String()),
   CONTROL_PLANE_URL: Type.Optional(Url('an http(s):// URL')),
   HEARTBEAT_INTERVAL: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+  NODE_REGISTRATION_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'a secret of at least 16 characters' }),
+  ),
+  NODE_NAME: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+      description: 'a host name: letters, digits, ., - and _ (at most 63)',
+    }),
+  ),
+  NODE_IP: Type.Optional(
+    Type.Refine(Type.String({ description: 'an IPv4 or IPv6 address' }), isAddressOrCidr),
+  ),
+  NODE_AGENT: YesNo,
+  WORKER_METRICS_PORT: Port('a port number from 0 (any free port) to 65535', 0),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -194,7 +243,26 @@ const DEFAULTS = {
   ALLOW_EXTERNAL_REQUESTS: 'no',
   HTTP_JOBS_CONCURRENCY: 10,
   SERVICE_PROXY_PORT: 9000,
+  SERVICE_PROXY_BODY_LIMIT_BYTES: 1024 * 1024,
+  SERVICE_PROXY_TIMEOUT_MS: 60_000,
+  EXEC_WARM_PER_IMAGE: 1,
+  // Images used lately are kept warm too, as OpenFaaS keeps a function's replica after its call.
+  EXEC_RECENT_IMAGES: 4,
+  EXEC_CONCURRENCY: 4,
+  EXEC_MEMORY_MB: 512,
+  EXEC_MAX_MEMORY_MB: 4096,
+  EXEC_MAX_CPUS: 2,
+  EXEC_MAX_TIMEOUT_SECONDS: 3600,
+  EXEC_MAX_FILE_BYTES: 10 * 1024 * 1024,
+  EXEC_MAX_INPUT_BYTES: 100 * 1024 * 1024,
+  EXEC_MAX_OUTPUT_FILE_BYTES: 10 * 1024 * 1024,
+  EXEC_MAX_LOG_BYTES: 1024 * 1024,
+  EXEC_USER: '65534:65534',
+  EXEC_READONLY_ROOTFS: 'yes',
+  EXEC_PIDS_LIMIT: 256,
   HEARTBEAT_INTERVAL: 30,
+  NODE_AGENT: 'yes',
+  WORKER_METRICS_PORT: 8001,
 } as const satisfies Partial<Record<keyof Env, string | number>>;
 
 export interface Config {
@@ -259,8 +327,48 @@ export interface Config {
     engineEnv: string[];
   };
   httpJobs: { allowExternal: boolean; allowlist: string[]; concurrency: number };
-  exec: { serviceProxyPort: number; dataServiceUrl?: string };
-  nodes: { controlPlaneUrl?: string; heartbeatIntervalSeconds: number };
+  exec: {
+    /** Images that may run (EXEC_IMAGE_ALLOWLIST, globs); empty means any image. */
+    imageAllowlist: string[];
+    /** Images kept warm from start-up (EXEC_WARM_IMAGES). */
+    warmImages: string[];
+    /** Ready containers kept per warm image. */
+    warmPerImage: number;
+    /** How many recently used images are kept warm besides warmImages. */
+    recentImages: number;
+    concurrency: number;
+    /** Default memory of an execution and the cap a request's `resources` may ask for. */
+    memoryMb: number;
+    maxMemoryMb: number;
+    maxCpus: number;
+    maxTimeoutSeconds: number;
+    /** Input caps: one file (files[], minio objects) and all input together. */
+    maxFileBytes: number;
+    maxInputBytes: number;
+    /** Largest expected output file returned in a response. */
+    maxOutputFileBytes: number;
+    /** stdout + stderr kept per execution; the rest is dropped with truncated: true. */
+    maxLogBytes: number;
+    /** Container user; `root` only when the operator asks (EXEC_USER). */
+    user: string;
+    readonlyRootfs: boolean;
+    pidsLimit: number;
+    /** Where workspaces are made: DATA_DIR/exec. */
+    workspaceDir: string;
+    registryAuth?: { serveraddress: string; username?: string; password?: string };
+  };
+  serviceProxy: { port: number; dataServiceUrl?: string; bodyLimitBytes: number; timeoutMs: number };
+  nodes: {
+    controlPlaneUrl?: string;
+    heartbeatIntervalSeconds: number;
+    registrationToken?: string;
+    name?: string;
+    ip?: string;
+    /** Workers run the node agent (NODE_AGENT, default yes). */
+    agent: boolean;
+    /** Where a worker-only process serves /health, /ready and /metrics. */
+    workerMetricsPort: number;
+  };
 }
 
 const yes = (value: string) => value === 'yes' || value === 'true';
@@ -400,8 +508,47 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowlist: parseAllowlist(e.HTTP_JOBS_ALLOWLIST),
       concurrency: e.HTTP_JOBS_CONCURRENCY,
     },
-    exec: { serviceProxyPort: e.SERVICE_PROXY_PORT, dataServiceUrl: e.DATA_SERVICE_URL },
-    nodes: { controlPlaneUrl: e.CONTROL_PLANE_URL, heartbeatIntervalSeconds: e.HEARTBEAT_INTERVAL },
+    exec: {
+      imageAllowlist: list(e.EXEC_IMAGE_ALLOWLIST),
+      warmImages: list(e.EXEC_WARM_IMAGES),
+      warmPerImage: e.EXEC_WARM_PER_IMAGE,
+      recentImages: e.EXEC_RECENT_IMAGES,
+      concurrency: e.EXEC_CONCURRENCY,
+      memoryMb: Math.min(e.EXEC_MEMORY_MB, e.EXEC_MAX_MEMORY_MB),
+      maxMemoryMb: e.EXEC_MAX_MEMORY_MB,
+      maxCpus: e.EXEC_MAX_CPUS,
+      maxTimeoutSeconds: e.EXEC_MAX_TIMEOUT_SECONDS,
+      maxFileBytes: e.EXEC_MAX_FILE_BYTES,
+      maxInputBytes: e.EXEC_MAX_INPUT_BYTES,
+      maxOutputFileBytes: e.EXEC_MAX_OUTPUT_FILE_BYTES,
+      maxLogBytes: e.EXEC_MAX_LOG_BYTES,
+      user: e.EXEC_USER === 'root' ? '0:0' : e.EXEC_USER,
+      readonlyRootfs: yes(e.EXEC_READONLY_ROOTFS),
+      pidsLimit: e.EXEC_PIDS_LIMIT,
+      workspaceDir: path.join(dataDir, 'exec'),
+      registryAuth: e.EXEC_REGISTRY_SERVER
+        ? {
+            serveraddress: e.EXEC_REGISTRY_SERVER,
+            username: e.EXEC_REGISTRY_USERNAME,
+            password: e.EXEC_REGISTRY_PASSWORD,
+          }
+        : undefined,
+    },
+    serviceProxy: {
+      port: e.SERVICE_PROXY_PORT,
+      dataServiceUrl: e.DATA_SERVICE_URL,
+      bodyLimitBytes: e.SERVICE_PROXY_BODY_LIMIT_BYTES,
+      timeoutMs: e.SERVICE_PROXY_TIMEOUT_MS,
+    },
+    nodes: {
+      controlPlaneUrl: e.CONTROL_PLANE_URL,
+      heartbeatIntervalSeconds: e.HEARTBEAT_INTERVAL,
+      registrationToken: e.NODE_REGISTRATION_TOKEN,
+      name: e.NODE_NAME,
+      ip: e.NODE_IP,
+      agent: yes(e.NODE_AGENT),
+      workerMetricsPort: e.WORKER_METRICS_PORT,
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import type { JobsOptions } from 'bullmq';
-import { type Static, type TSchema, Type } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import { BatchJobPayload, BatchOutcome } from './schemas/batches.ts';
+import { ExecJobPayload, ExecResponse } from './schemas/exec.ts';
 import { InvocationPayload, InvocationResult } from './schemas/functions.ts';
 import { HttpJobPayload, HttpJobResult } from './schemas/http-jobs.ts';
 import { TickPayload, TickSummary } from './schemas/scheduler.ts';
@@ -23,17 +24,14 @@ const keepFinished = {
 };
 const retried: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...keepFinished };
 
-// Until a queue's own issue lands its processor, its payload is any JSON object: jobs wait
-// there, unprocessed and unlost, for a version that serves the queue.
-const Pending = Type.Object({}, { additionalProperties: true });
-
 /** Every queue Dockhand owns: name → payload and result schemas, job defaults. */
 export const queueCatalog = {
   functions: { payload: InvocationPayload, result: InvocationResult, jobOptions: retried },
   // Power tuning: one job runs the whole sweep on a worker, with progress, instead of an HTTP
   // request holding hundreds of calls. Not retried: a sweep half-run is asked again.
   sweeps: { payload: SweepPayload, result: SweepResult, jobOptions: { ...keepFinished, attempts: 1 } },
-  exec: { payload: Pending, result: Type.Unknown(), jobOptions: { ...keepFinished, attempts: 1 } },
+  // Not retried: a command may have had effects; the response says how it ended.
+  exec: { payload: ExecJobPayload, result: ExecResponse, jobOptions: { ...keepFinished, attempts: 1 } },
   batches: { payload: BatchJobPayload, result: BatchOutcome, jobOptions: retried },
   'http-jobs': { payload: HttpJobPayload, result: HttpJobResult, jobOptions: retried },
   // Ticks are not retried: the next tick comes anyway, and every handler is idempotent.

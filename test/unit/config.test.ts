@@ -14,7 +14,9 @@ t.test('defaults match the contract', async (t) => {
   t.equal(c.redis.prefix, 'dockhand');
   t.equal(c.scheduler.intervalSeconds, 600);
   t.equal(c.httpJobs.allowExternal, false);
-  t.equal(c.exec.serviceProxyPort, 9000);
+  t.equal(c.serviceProxy.port, 9000);
+  t.equal(c.nodes.workerMetricsPort, 8001);
+  t.equal(c.exec.user, '65534:65534');
   t.equal(c.nodes.heartbeatIntervalSeconds, 30);
   t.same(c.server.apiKeys, []);
   t.match(c.batches.dataDir, /data\/cloud_infra$/);
