@@ -14,6 +14,7 @@ export { DockhandError } from './errors/dockhand-error.ts';
 export { EngineError } from './errors/engine-error.ts';
 export { FetchTimeoutError } from './errors/fetch-timeout-error.ts';
 export { FrameCapError } from './errors/frame-cap-error.ts';
+export { ImageUnavailableError } from './errors/image-unavailable-error.ts';
 export { LoadError } from './errors/load-error.ts';
 export { NotFoundError } from './errors/not-found-error.ts';
 export { OutputCapError } from './errors/output-cap-error.ts';

@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
+import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { errorCode } from '../core/errors.ts';
+import { errorCode, ValidationError } from '../core/errors.ts';
 import { FrameChannel } from './frame-channel.ts';
 import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox.ts';
 
@@ -11,6 +12,8 @@ import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox
  */
 export const SANDBOX_LABEL = 'dockhand';
 export const OWNER_LABEL = 'dockhand.owner';
+/** What a container is for (`function`, `exec`): a process sweeps only its own kind while alive. */
+export const KIND_LABEL = 'dockhand.kind';
 const MiB = 1024 * 1024;
 
 /** Lambda's ratio: 1,769 MB buys one vCPU. Floored so a small function can still start its runtime. */
@@ -43,13 +46,9 @@ export class DockerSandbox implements Sandbox {
   }
 
   /** Re-sizes a running container (cgroup v1 and v2 both allow it): a generic warm container becomes a function's. */
-  async resize(memoryMb: number): Promise<void> {
-    if (memoryMb === this.memoryMb) return;
-    await this.#container.update({
-      Memory: memoryMb * MiB,
-      MemorySwap: memoryMb * MiB,
-      NanoCpus: Math.round(cpuForMemory(memoryMb) * 1e9),
-    });
+  async resize(memoryMb: number, cpus?: number): Promise<void> {
+    if (memoryMb === this.memoryMb && cpus === undefined) return;
+    await resizeContainer(this.#container, memoryMb, cpus ?? cpuForMemory(memoryMb));
     this.memoryMb = memoryMb;
   }
 
@@ -64,56 +63,205 @@ export class DockerSandbox implements Sandbox {
   }
 }
 
+function resizeContainer(container: Docker.Container, memoryMb: number, cpus: number) {
+  return container.update({
+    Memory: memoryMb * MiB,
+    MemorySwap: memoryMb * MiB,
+    NanoCpus: Math.round(cpus * 1e9),
+  });
+}
+
+/**
+ * A hardened container with plain stdio: stdin written by the caller, stdout and stderr
+ * demultiplexed into the caller's sinks as they arrive (exec requests and their dh-init).
+ */
+export class AttachedContainer {
+  readonly id: string;
+  /** The container's stdin (the attach stream). */
+  readonly stdin: NodeJS.WritableStream;
+  /** Settles when the container's process ends, however it ends. */
+  readonly exited: Promise<SandboxExit>;
+  /** Settles when the attach stream has ended: all output has reached the sinks. */
+  readonly ended: Promise<void>;
+  memoryMb: number;
+  cpus: number;
+  #container: Docker.Container;
+  #removed: Promise<void> | undefined;
+
+  constructor(
+    container: Docker.Container,
+    io: { stdin: NodeJS.WritableStream; exited: Promise<SandboxExit>; ended: Promise<void> },
+    size: { memoryMb: number; cpus: number },
+  ) {
+    this.id = container.id;
+    this.#container = container;
+    this.stdin = io.stdin;
+    this.exited = io.exited;
+    this.ended = io.ended;
+    this.memoryMb = size.memoryMb;
+    this.cpus = size.cpus;
+  }
+
+  async resize(memoryMb: number, cpus: number): Promise<void> {
+    if (memoryMb === this.memoryMb && cpus === this.cpus) return;
+    await resizeContainer(this.#container, memoryMb, cpus);
+    this.memoryMb = memoryMb;
+    this.cpus = cpus;
+  }
+
+  /** SIGKILL to the whole container; fine when it has ended already. */
+  async kill(): Promise<void> {
+    await this.#container.kill({ signal: 'SIGKILL' }).catch(() => {});
+  }
+
+  /** Kills and removes; idempotent, and never throws (a container already gone is fine). */
+  destroy(): Promise<void> {
+    this.#removed ??= (async () => {
+      (this.stdin as unknown as { destroy?: () => void }).destroy?.();
+      await this.#container.remove({ force: true }).catch(() => {});
+    })();
+    return this.#removed;
+  }
+}
+
+/** `8000` → `8000/tcp`, Docker's key for a container port. */
+function portKey(port: string): string {
+  return port.includes('/') ? port : `${port}/tcp`;
+}
+
+/** The hardened create options every Dockhand container gets; the spec may relax only what it names. */
+function createOptions(spec: SandboxSpec, labels: Record<string, string>): Docker.ContainerCreateOptions {
+  const memory = spec.memoryMb * MiB;
+  const network = spec.network ?? 'none';
+  const user = spec.user ?? '65534:65534';
+  const [uid, gid = uid] = user.split(':');
+  const ports = Object.entries(spec.ports ?? {});
+  if (ports.length > 0 && network === 'none')
+    throw new ValidationError('ports', 'Published ports need a network; this container has none.');
+  return {
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Entrypoint: spec.entrypoint,
+    Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...spec.labels, ...labels },
+    User: user,
+    WorkingDir: spec.workingDir ?? '/tmp',
+    OpenStdin: true,
+    StdinOnce: false,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    NetworkDisabled: network === 'none',
+    ExposedPorts: ports.length ? Object.fromEntries(ports.map(([c]) => [portKey(c), {}])) : undefined,
+    HostConfig: {
+      NetworkMode: network,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: spec.readonlyRootfs ?? true,
+      // uid/gid because mode=1777 is ignored here and a root-owned /tmp is not writable by the user.
+      Tmpfs: {
+        '/tmp': `rw,${spec.tmpfsExec ? 'exec' : 'noexec'},nosuid,size=${spec.tmpfsMb ?? 64}m,uid=${uid},gid=${gid}`,
+      },
+      PidsLimit: spec.pidsLimit ?? 64,
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: Math.round((spec.cpus ?? cpuForMemory(spec.memoryMb)) * 1e9),
+      Ulimits:
+        spec.nofile === null
+          ? undefined
+          : [{ Name: 'nofile', Soft: spec.nofile ?? 1024, Hard: spec.nofile ?? 1024 }],
+      Binds: spec.binds,
+      // Never on 0.0.0.0: a published port is for this host's own clients (the processor, a proxy).
+      PortBindings: ports.length
+        ? Object.fromEntries(
+            ports.map(([c, h]) => [portKey(c), [{ HostIp: '127.0.0.1', HostPort: String(h) }]]),
+          )
+        : undefined,
+      ExtraHosts: spec.extraHosts,
+      // Output is captured through the attach stream; a json-file log would grow on disk forever.
+      LogConfig: { Type: 'none', Config: {} },
+    },
+  };
+}
+
 export interface DriverOptions {
   /** Largest serialized result a function may return (MAX_RESULT_BYTES); sets the reply frame cap. Default 6 MiB. */
   maxResultBytes?: number;
+  /** Label `dockhand.kind` of this driver's containers. Default `function`. */
+  kind?: string;
+}
+
+/** Where an attached container's stdout and stderr go, chunk by chunk as they arrive. */
+export interface OutputSinks {
+  stdout: Writable;
+  stderr: Writable;
 }
 
 export class DockerSandboxDriver implements SandboxDriver {
   readonly #docker: Docker;
   readonly #owner: string;
+  readonly #kind: string;
   readonly #maxResultBytes: number | undefined;
 
   /** `owner` (`host/pid`) labels every container this process makes, so a restart can find its leftovers. */
   constructor(docker: Docker, owner: string, options: DriverOptions = {}) {
     this.#docker = docker;
     this.#owner = owner;
+    this.#kind = options.kind ?? 'function';
     this.#maxResultBytes = options.maxResultBytes;
   }
 
   async create(spec: SandboxSpec): Promise<DockerSandbox> {
-    const memory = spec.memoryMb * MiB;
-    const container = await this.#docker.createContainer({
-      Image: spec.image,
-      Cmd: spec.cmd,
-      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      Labels: { [SANDBOX_LABEL]: '1', [OWNER_LABEL]: this.#owner, ...spec.labels },
-      User: '65534:65534',
-      WorkingDir: '/tmp',
-      OpenStdin: true,
-      StdinOnce: false,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-      NetworkDisabled: (spec.network ?? 'none') === 'none',
-      HostConfig: {
-        NetworkMode: spec.network ?? 'none',
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        ReadonlyRootfs: true,
-        // uid/gid because mode=1777 is ignored here and a root-owned /tmp is not writable by 65534.
-        Tmpfs: { '/tmp': `rw,noexec,nosuid,size=${spec.tmpfsMb ?? 64}m,uid=65534,gid=65534` },
-        PidsLimit: spec.pidsLimit ?? 64,
-        Memory: memory,
-        MemorySwap: memory,
-        NanoCpus: Math.round(cpuForMemory(spec.memoryMb) * 1e9),
-        Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
-        Binds: spec.binds,
-        // Output is captured through the channel; a json-file log would grow on disk forever.
-        LogConfig: { Type: 'none', Config: {} },
-      },
+    let channel: FrameChannel | undefined;
+    const { container, wait } = await this.#launch(spec, (stream) => {
+      channel = new FrameChannel(stream as unknown as NodeJS.WritableStream as never, {
+        rawCap: spec.rawOutputCap,
+        maxResultBytes: this.#maxResultBytes,
+      });
+      this.#docker.modem.demuxStream(stream, channel.stdout, channel.stderr);
+      stream.on('end', () => channel?.close());
+      stream.on('error', () => channel?.close());
     });
+    const framed = channel as unknown as FrameChannel;
+    const exited = wait(() => framed.close());
+    try {
+      const info = await container.inspect();
+      return new DockerSandbox(container, framed, exited, info.State.Pid, spec.memoryMb);
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** A started container whose stdout and stderr go to `sinks` and whose stdin is the caller's. */
+  async createAttached(spec: SandboxSpec, sinks: OutputSinks): Promise<AttachedContainer> {
+    let ended!: Promise<void>;
+    let stdin!: NodeJS.ReadWriteStream;
+    const { container, wait } = await this.#launch(spec, (stream) => {
+      stdin = stream;
+      this.#docker.modem.demuxStream(stream, sinks.stdout, sinks.stderr);
+      ended = new Promise<void>((resolve) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', () => resolve());
+      });
+    });
+    return new AttachedContainer(
+      container,
+      { stdin, exited: wait(), ended },
+      { memoryMb: spec.memoryMb, cpus: spec.cpus ?? cpuForMemory(spec.memoryMb) },
+    );
+  }
+
+  /**
+   * Creates, attaches (before start, so no output is lost) and starts; removes the container
+   * when any step fails. `wait` gives the exit, `beforeInspect` running as soon as it is known.
+   */
+  async #launch(spec: SandboxSpec, wire: (stream: NodeJS.ReadWriteStream) => void) {
+    const container = await this.#docker.createContainer(
+      createOptions(spec, { [SANDBOX_LABEL]: '1', [OWNER_LABEL]: this.#owner, [KIND_LABEL]: this.#kind }),
+    );
     try {
       const stream = (await container.attach({
         stream: true,
@@ -122,35 +270,33 @@ export class DockerSandboxDriver implements SandboxDriver {
         stderr: true,
         hijack: true,
       })) as NodeJS.ReadWriteStream;
-      const channel = new FrameChannel(stream as unknown as NodeJS.WritableStream as never, {
-        rawCap: spec.rawOutputCap,
-        maxResultBytes: this.#maxResultBytes,
-      });
-      this.#docker.modem.demuxStream(stream, channel.stdout, channel.stderr);
-      stream.on('end', () => channel.close());
-      stream.on('error', () => channel.close());
+      wire(stream);
       await container.start();
-      const exited = container.wait().then(
-        async (status: { StatusCode: number }) => {
-          channel.close();
-          // Removed before it could be inspected: the exit code is all we get.
-          const info = await container.inspect().catch(() => undefined);
-          return { exitCode: status.StatusCode, oomKilled: info?.State.OOMKilled ?? false };
-        },
-        () => ({ exitCode: -1, oomKilled: false }),
-      );
-      const info = await container.inspect();
-      return new DockerSandbox(container, channel, exited, info.State.Pid, spec.memoryMb);
     } catch (err) {
       // The create's own error is what the caller needs; removal is best effort.
       await container.remove({ force: true }).catch(() => {});
       throw err;
     }
+    const wait = (beforeInspect?: () => void): Promise<SandboxExit> =>
+      container.wait().then(
+        async (status: { StatusCode: number }) => {
+          beforeInspect?.();
+          // Removed before it could be inspected: the exit code is all we get.
+          const info = await container.inspect().catch(() => undefined);
+          return { exitCode: status.StatusCode, oomKilled: info?.State.OOMKilled ?? false };
+        },
+        () => {
+          beforeInspect?.();
+          return { exitCode: -1, oomKilled: false };
+        },
+      );
+    return { container, wait };
   }
 
   /**
-   * Removes this process's containers and those of dead processes on this host (a crashed run):
-   * owners are `host/pid`, so two workers on one host never remove each other's live containers.
+   * Removes this process's containers of this driver's kind and those of dead processes on this
+   * host (a crashed run): owners are `host/pid`, so two workers on one host never remove each
+   * other's live containers, and a process's function pool and exec runner never each other's.
    */
   async removeLeftovers(): Promise<number> {
     const [host, pid] = this.#owner.split('/');
@@ -158,7 +304,8 @@ export class DockerSandboxDriver implements SandboxDriver {
     const stale = all.filter((c) => {
       const [h, p] = (c.Labels[OWNER_LABEL] ?? '').split('/');
       if (h !== host) return false;
-      return p === pid || !processAlive(Number(p));
+      if (p === pid) return (c.Labels[KIND_LABEL] ?? 'function') === this.#kind;
+      return !processAlive(Number(p));
     });
     await Promise.all(
       stale.map((c) =>
@@ -173,7 +320,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a pid on this host is running (EPERM: it is, as another user). */
+export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

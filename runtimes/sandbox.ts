@@ -21,6 +21,24 @@ export interface SandboxSpec {
   binds?: string[];
   /** Bytes of unframed output tolerated between two takeRaw() calls. Default 1 MiB. */
   rawOutputCap?: number;
+  /** Replaces the image's ENTRYPOINT (exec: the bind-mounted dh-init). Default: the image's. */
+  entrypoint?: string[];
+  /** `uid[:gid]`. Default 65534:65534. */
+  user?: string;
+  /** Default true; /tmp (tmpfs) and the binds stay writable either way. */
+  readonlyRootfs?: boolean;
+  /** Default /tmp. */
+  workingDir?: string;
+  /** Container port[/proto] → host port, published on 127.0.0.1 only. Needs a network. */
+  ports?: Record<string, string | number>;
+  /** `name:ip` lines added to /etc/hosts, e.g. `host.docker.internal:host-gateway`. */
+  extraHosts?: string[];
+  /** CPU quota in CPUs. Default: cpuForMemory(memoryMb), Lambda's ratio. */
+  cpus?: number;
+  /** Programs may run from /tmp. Default false (functions never need it; exec images may). */
+  tmpfsExec?: boolean;
+  /** Open files per process; null leaves the engine's default (as `docker run`). Default 1024. */
+  nofile?: number | null;
 }
 
 export interface SandboxExit {
@@ -51,8 +69,8 @@ export interface Sandbox {
   readonly channel: SandboxChannel;
   /** Settles when the container's process ends, however it ends. */
   readonly exited: Promise<SandboxExit>;
-  /** A generic warm sandbox becomes a function's: new memory limit and CPU share. */
-  resize(memoryMb: number): Promise<void>;
+  /** A generic warm sandbox becomes a function's: new memory limit and CPU share (default cpuForMemory). */
+  resize(memoryMb: number, cpus?: number): Promise<void>;
   /** Kills and removes; idempotent, never throws. */
   destroy(): Promise<void>;
 }

@@ -71,3 +71,11 @@ fi
 
 # 4. Function runtime images, built from this machine's binaries when missing or outdated.
 bash scripts/build-runtime-images.sh
+
+# 5. dh-init, the static entrypoint of exec containers, built with gcc and a static libc.
+static_libc() { command -v gcc >/dev/null 2>&1 && [ -e "$(gcc -print-file-name=libc.a)" ]; }
+if ! static_libc; then
+  say "installing gcc and libc6-dev from Debian (to build the exec init helper)"
+  apt_install gcc libc6-dev || die "gcc and a static libc (Debian's libc6-dev) are needed to build .build/dh-init; install them."
+fi
+bash scripts/build-exec-init.sh
