@@ -202,6 +202,8 @@ export class ExecRunner {
     const withPorts = Object.keys(spec.ports ?? {}).length > 0;
     if (withPorts && spec.network === 'none')
       throw new ValidationError('container.ports', 'Published ports need a network; this request has none.');
+    // The engine refuses a CPU quota over what the host has (EXEC_MAX_CPUS may be set higher).
+    spec = { ...spec, cpus: Math.min(spec.cpus, hostCpus().length) };
     const info = await this.#imageInfo(spec.image);
     const key = keyOf(spec);
     let prepared: Prepared | undefined;
