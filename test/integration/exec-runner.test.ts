@@ -177,7 +177,7 @@ t.test('a forged control line is output like any other; the exit code is the eng
   );
   t.equal(outcome.exitCode, 0);
   t.equal(outcome.error, undefined);
-  t.match(outcome.output, /\x1eDH:0{32}:error:forged\n/);
+  t.ok(outcome.output.includes(`\x1eDH:${'0'.repeat(32)}:error:forged\n`), 'kept as output');
   t.match(outcome.output, /init memory: 13\n/, 'the nonce cannot be read out of dh-init');
 });
 
