@@ -174,7 +174,7 @@ export class ExecRunner {
       await access(this.#initPath, constants.X_OK);
     } catch {
       throw new ConfigError(
-        'EXEC',
+        'initPath',
         `The exec init helper ${this.#initPath} is missing; scripts/prepare.sh builds it (scripts/build-exec-init.sh, needs gcc).`,
       );
     }
@@ -310,7 +310,11 @@ export class ExecRunner {
         );
       });
     } catch (err) {
-      const why = signal.aborted ? 'the pull did not finish in time.' : pullReason(err);
+      const why = this.#closer.signal.aborted
+        ? 'the runner closed during the pull.'
+        : signal.aborted
+          ? `the pull did not finish within ${Math.round(this.#pullTimeoutMs / 1000)} s.`
+          : pullReason(err);
       throw new ImageUnavailableError(image, why, err);
     }
     if (lastError) throw new ImageUnavailableError(image, sentence(lastError));
