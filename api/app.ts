@@ -18,6 +18,7 @@ import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
+import execRoutes, { type ExecRouteDeps } from './routes/exec.ts';
 import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   > & {
     waiter?: FunctionRouteDeps['waiter'];
   };
+  /** Where the gateway runs: POST/GET/DELETE /exec. */
+  exec?: Pick<ExecRouteDeps, 'waiter' | 'limits' | 'checkInput'>;
 }
 
 /**
@@ -128,6 +131,15 @@ export async function buildApp(
     await app.register(functionRoutes, functionDeps);
     await app.register(functionTuningRoutes, functionDeps);
     await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
+  }
+  if (deps.exec) {
+    await app.register(execRoutes, {
+      ...deps.exec,
+      enqueue: deps.enqueue,
+      queues: deps.queues,
+      redis: deps.redis,
+      keyPrefix: deps.config.redis.prefix,
+    });
   }
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,

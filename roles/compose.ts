@@ -19,6 +19,7 @@ import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { createDocker } from './docker-client.ts';
 import type { RoleSpec } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
+import { wireExec } from './wire-exec.ts';
 import { wireFunctions } from './wire-functions.ts';
 
 export interface RoleOptions {
@@ -88,13 +89,24 @@ export async function startProcess(
     worker: works('functions'),
   });
 
+  const exec = await wireExec({
+    config,
+    producer,
+    queues,
+    enqueue,
+    logger: logger.child({ component: 'exec' }),
+    lifecycle,
+    gateway: spec.http === 'api',
+    bridge: spec.bridge ?? false,
+  });
+
   const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const processors: ProcessorMap = {
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
     functions: functions.processor,
     sweeps: functions.sweepProcessor,
-    exec: null,
+    exec: exec.processor,
     batches: batches.processor,
   };
   // Batches are file I/O bound (fsync per result), so many run at once; their state updates
@@ -138,6 +150,7 @@ export async function startProcess(
       folders: batches.folders,
       tickHandlers,
       functions,
+      exec: exec.waiter && { waiter: exec.waiter, limits: config.exec },
     },
     spec.http === 'api' ? 'gateway' : 'ops',
   );
@@ -153,6 +166,7 @@ export async function startProcess(
       lifecycle.closing = true;
       await app.close();
       await Promise.all(workers.map((w) => w.close()));
+      await exec.close();
       await functions.close();
       await safeFetch.close();
       await queues.close();

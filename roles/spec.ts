@@ -11,4 +11,6 @@ export interface RoleSpec {
   queues: readonly QueueName[];
   /** Keeps the repeatable tick job in Redis (idempotent across replicas). */
   tick: boolean;
+  /** Answers the Exec Agent's `exec-requests` channel on `exec-responses` (queues/exec/bridge.ts). */
+  bridge?: boolean;
 }

@@ -7,7 +7,7 @@ import { ROLE_NAMES, type Role } from '../roles/names.ts';
 // Docker, Fastify or Bull Board that a role loads.
 
 const USAGE = `Usage:
-  dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
+  dockhand [all|gateway|worker|scheduler|bridge] run one role (all = gateway + worker + scheduler + bridge)
   dockhand enqueue <queue> <file.json|-> [--wait] [--job-id ID]
   dockhand batch run-once                       score the newest pending batch (exit 0 ok, 1 engine, 2 write)
   dockhand openapi                              print the OpenAPI document

@@ -30,6 +30,10 @@ export default fp(
             name: 'functions',
             description: 'Deploy and invoke functions on a warm pool of hardened containers.',
           },
+          {
+            name: 'exec',
+            description: 'Run a command in any image with a /workspace in and out (the Exec Agent request).',
+          },
           { name: 'batches', description: 'Score cloud-infrastructure metric batches into result.json.' },
         ],
       },
