@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { link, open, readdir, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import {
   ConfigError,
   DependencyUnavailableError,
   DockhandError,
+  errorCode,
   NotFoundError,
   TooLargeError,
   ValidationError,
@@ -120,15 +122,27 @@ export async function downloadObject(
       throw err;
     });
     // The write stream closes the handle, whether the pipeline ends or fails.
-    await pipeline(source, count, handle.createWriteStream());
+    const sink = handle.createWriteStream();
+    // pipeline passes one stream's error on to the others: the first to fail says whose it was,
+    // MinIO's (the connection) or ours (the disk), which are different errors for the caller.
+    let first: 'minio' | 'disk' | undefined;
+    source.once('error', () => {
+      first ??= 'minio';
+    });
+    sink.once('error', () => {
+      first ??= 'disk';
+    });
+    try {
+      await pipeline(source, count, sink);
+    } catch (err) {
+      if (err instanceof DockhandError || first === 'disk') throw err;
+      throw new DependencyUnavailableError(
+        `MinIO object ${shown} could not be downloaded: ${messageOf(err)}.`,
+        err,
+      );
+    }
     await link(temp, destPath);
     return total;
-  } catch (err) {
-    if (err instanceof DockhandError) throw err;
-    throw new DependencyUnavailableError(
-      `MinIO object ${shown} could not be downloaded: ${messageOf(err)}.`,
-      err,
-    );
   } finally {
     source.destroy();
     if (created) await rm(temp, { force: true });
@@ -139,6 +153,9 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 
 /** An execution id as it may appear in an object name: Redis is not a trust boundary. */
 const EXECUTION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** S3's limit on a key. */
+const MAX_OBJECT_NAME_BYTES = 1024;
 
 /** Default cap on the files one upload takes; past it nothing is uploaded. */
 export const MAX_UPLOAD_FILES = 10_000;
@@ -168,21 +185,27 @@ export async function uploadOutputDir(
     throw new ValidationError('execution_id', 'The execution id is not safe to use in an object name.');
   const maxFiles = options.maxFiles ?? MAX_UPLOAD_FILES;
   const root = path.join(workspace, 'output');
-  await assertRealDirectory(root);
+  await assertRealDirectory(workspace, 'output');
   const files = await listRegularFiles(root, maxFiles, options.onSkip);
   const uploaded: { object_name: string; size: number }[] = [];
   for (const rel of files) {
-    const opened = await openRegularFile(root, rel);
+    const objectName = `executions/${executionId}/output/${rel}`;
+    if (Buffer.byteLength(objectName) > MAX_OBJECT_NAME_BYTES) {
+      options.onSkip?.(rel, `its object name would be longer than ${MAX_OBJECT_NAME_BYTES} bytes`);
+      continue;
+    }
+    const opened = await openRegularFile(root, rel).catch((err) => ({
+      reason: `could not be opened (${errorCode(err) ?? 'error'})`,
+    }));
     if ('reason' in opened) {
       options.onSkip?.(rel, opened.reason);
       continue;
     }
-    const objectName = `executions/${executionId}/output/${rel}`;
+    const body =
+      opened.size === 0
+        ? Buffer.alloc(0)
+        : opened.handle.createReadStream({ start: 0, end: opened.size - 1, autoClose: false });
     try {
-      const body =
-        opened.size === 0
-          ? Buffer.alloc(0)
-          : opened.handle.createReadStream({ start: 0, end: opened.size - 1, autoClose: false });
       await client.putObject(bucket, objectName, body, opened.size);
     } catch (err) {
       throw new DependencyUnavailableError(
@@ -190,6 +213,8 @@ export async function uploadOutputDir(
         err,
       );
     } finally {
+      // A stream left reading after a failed upload must not outlive its descriptor.
+      if (!Buffer.isBuffer(body)) body.destroy();
       await opened.handle.close();
     }
     uploaded.push({ object_name: objectName, size: opened.size });
@@ -210,7 +235,15 @@ async function listRegularFiles(
 ): Promise<string[]> {
   const found: string[] = [];
   const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(rel ? path.join(root, rel) : root, { withFileTypes: true });
+    let entries: Dirent[];
+    try {
+      entries = await readdir(rel ? path.join(root, rel) : root, { withFileTypes: true });
+    } catch (err) {
+      // The container can make a directory we cannot list (ENAMETOOLONG, EACCES when not root).
+      if (!rel) throw err;
+      onSkip?.(rel, `could not be listed (${errorCode(err) ?? 'error'})`);
+      return;
+    }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;

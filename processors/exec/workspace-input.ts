@@ -1,17 +1,18 @@
 import { open } from 'node:fs/promises';
-import path from 'node:path';
 import type { Static } from 'typebox';
-import { TooLargeError, ValidationError } from '../../core/errors.ts';
+import { coerceError, DockhandError, errorCode, TooLargeError, ValidationError } from '../../core/errors.ts';
 import type { ExecInput } from '../../queues/schemas/exec.ts';
 import { downloadObject, type MinioStore } from './minio-transfer.ts';
 import {
   assertRealDirectory,
+  CONTAINER_WORKSPACE,
   CREATE_FLAGS,
   FILE_MODE,
   makeParentDirs,
   pathMessage,
   pathProblem,
   quote,
+  WorkspaceError,
 } from './workspace-paths.ts';
 
 export type ExecInputData = Static<typeof ExecInput>;
@@ -166,39 +167,63 @@ export async function writeInputs(
       'minio_not_configured',
     );
   let bytes = 0;
-  for (const dir of new Set(planned.map((p) => p.dir))) await assertRealDirectory(path.join(workspace, dir));
+  for (const dir of new Set(planned.map((p) => p.dir))) await assertRealDirectory(workspace, dir);
   for (const p of planned) {
     if (!('content' in p)) continue;
-    const root = path.join(workspace, p.dir);
-    const dest = path.join(await makeParentDirs(root, p.rel), path.basename(p.rel));
-    const handle = await open(dest, CREATE_FLAGS, FILE_MODE);
-    try {
-      await handle.chmod(FILE_MODE);
-      await handle.writeFile(p.content);
-    } finally {
-      await handle.close();
-    }
+    await local(p, async () => {
+      const handle = await open(await makeParentDirs(workspace, p.dir, p.rel), CREATE_FLAGS, FILE_MODE);
+      try {
+        await handle.chmod(FILE_MODE);
+        await handle.writeFile(p.content);
+      } finally {
+        await handle.close();
+      }
+    });
     bytes += p.content.length;
   }
   for (const p of planned) {
     if (!('objectName' in p) || !minio) continue;
-    const root = path.join(workspace, p.dir);
-    const dest = path.join(await makeParentDirs(root, p.rel), path.basename(p.rel));
-    const left = limits.maxInputBytes - bytes;
-    const cap = Math.min(limits.maxFileBytes, left);
+    const dest = await local(p, () => makeParentDirs(workspace, p.dir, p.rel));
+    const cap = Math.min(limits.maxFileBytes, limits.maxInputBytes - bytes);
     try {
       bytes += await downloadObject(minio.client, minio.bucket, p.objectName, dest, cap);
     } catch (err) {
+      if (err instanceof TooLargeError) {
+        const shown = quote(p.objectName);
+        throw new TooLargeError(
+          p.field,
+          cap === limits.maxFileBytes
+            ? `MinIO object ${shown} is over the ${limits.maxFileBytes}-byte limit for one input file.`
+            : `MinIO object ${shown} takes the input past its ${limits.maxInputBytes}-byte limit in all.`,
+        );
+      }
       // A missing object or an unreachable MinIO already names the object.
-      if (!(err instanceof TooLargeError)) throw err;
-      const shown = quote(p.objectName);
-      throw new TooLargeError(
-        p.field,
-        cap === limits.maxFileBytes
-          ? `MinIO object ${shown} is over the ${limits.maxFileBytes}-byte limit for one input file.`
-          : `MinIO object ${shown} takes the input past its ${limits.maxInputBytes}-byte limit in all.`,
-      );
+      if (err instanceof DockhandError) throw err;
+      throw localError(p, err);
     }
   }
   return { bytes };
+}
+
+/**
+ * Runs one file-system step for `p`; a failure is told by the file's name in the container, not
+ * by the host path Node's message carries (that would reach the caller's response).
+ */
+async function local<T>(p: Planned, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw localError(p, err);
+  }
+}
+
+function localError(p: Planned, err: unknown): Error {
+  if (err instanceof WorkspaceError) return err;
+  const why = errorCode(err) ?? coerceError(err).message;
+  return new Error(
+    `File ${quote(p.rel)} could not be written under ${CONTAINER_WORKSPACE}/${p.dir} (${why}).`,
+    {
+      cause: err,
+    },
+  );
 }

@@ -4,8 +4,8 @@ import type { Static } from 'typebox';
 import { errorCode, ValidationError } from '../../core/errors.ts';
 import type { ExecOutputFile, ExecOutputSpec } from '../../queues/schemas/exec.ts';
 import {
-  assertRealDirectory,
   CONTAINER_WORKSPACE,
+  isRealDirectory,
   openRegularFile,
   pathMessage,
   pathProblem,
@@ -52,8 +52,9 @@ export async function collectOutputs(
   limits: OutputLimits,
 ): Promise<CollectedOutputs> {
   const root = path.join(workspace, 'output');
-  await assertRealDirectory(root);
   const result: CollectedOutputs = { output_files: [], missing: [], problems: [], graph_update: null };
+  // The runner made it, but what the container could do to it is not assumed here.
+  const usable = await isRealDirectory(workspace, 'output');
   const refuse = (name: string, reason: string) => {
     result.missing.push(name);
     result.problems.push({ name, reason });
@@ -65,7 +66,9 @@ export async function collectOutputs(
       refuse(name, pathMessage(name, 'output', 'read', problem));
       continue;
     }
-    const read = await readOutputFile(root, name, limits.maxOutputFileBytes);
+    const read = usable
+      ? await readOutputFile(root, name, limits.maxOutputFileBytes)
+      : { reason: 'output/ is not a directory' };
     if ('reason' in read) {
       refuse(name, read.reason);
       continue;
@@ -85,7 +88,9 @@ export async function collectOutputs(
     });
   }
   if (spec?.graph_update) {
-    const read = await readOutputFile(root, GRAPH_UPDATE, limits.maxOutputFileBytes);
+    const read = usable
+      ? await readOutputFile(root, GRAPH_UPDATE, limits.maxOutputFileBytes)
+      : { reason: 'output/ is not a directory' };
     if ('content' in read) {
       try {
         result.graph_update = JSON.parse(read.content.toString('utf8'));

@@ -77,20 +77,29 @@ async function lstatOrNothing(p: string): Promise<Stats | undefined> {
   }
 }
 
-/** Throws unless `dir` is a real directory (a symlink to one does not count). */
-export async function assertRealDirectory(dir: string): Promise<void> {
-  const stats = await lstatOrNothing(dir);
-  if (!stats?.isDirectory()) throw new Error(`${dir} is not a directory (or is a symlink).`);
+/** A workspace step refused, in words that name paths as the container sees them. */
+export class WorkspaceError extends Error {}
+
+/** Whether workspace/`name` is a real directory (a symlink to one does not count). */
+export async function isRealDirectory(workspace: string, name: string): Promise<boolean> {
+  return (await lstatOrNothing(path.join(workspace, name)))?.isDirectory() === true;
+}
+
+/** Throws unless workspace/`name` is a real directory; the message names it as the container would. */
+export async function assertRealDirectory(workspace: string, name: string): Promise<void> {
+  if (!(await isRealDirectory(workspace, name)))
+    throw new WorkspaceError(`${CONTAINER_WORKSPACE}/${name} is not a directory (or is a symlink).`);
 }
 
 /**
- * Creates the directories of `rel` below `root` one level at a time, each checked with lstat
- * after mkdir, so none of them can be a symlink (mkdir -p would follow one). Returns the full
- * path of `rel`'s parent. The caller has checked `rel` with pathProblem.
+ * Creates the directories of `rel` below workspace/`name` one level at a time, each checked with
+ * lstat after mkdir, so none of them can be a symlink (mkdir -p would follow one). Returns the
+ * full path `rel` is to be created at. The caller has checked `rel` with pathProblem.
  */
-export async function makeParentDirs(root: string, rel: string): Promise<string> {
-  let dir = root;
-  for (const segment of rel.split('/').slice(0, -1)) {
+export async function makeParentDirs(workspace: string, name: string, rel: string): Promise<string> {
+  const segments = rel.split('/');
+  let dir = path.join(workspace, name);
+  for (const [i, segment] of segments.slice(0, -1).entries()) {
     dir = path.join(dir, segment);
     let made = true;
     try {
@@ -99,12 +108,14 @@ export async function makeParentDirs(root: string, rel: string): Promise<string>
       if (errorCode(err) !== 'EEXIST') throw err;
       made = false;
     }
-    const stats = await lstat(dir);
-    if (!stats.isDirectory()) throw new Error(`${dir} exists and is not a directory.`);
+    if (!(await lstat(dir)).isDirectory()) {
+      const shown = `${CONTAINER_WORKSPACE}/${name}/${segments.slice(0, i + 1).join('/')}`;
+      throw new WorkspaceError(`${quote(shown)} is not a directory (or is a symlink).`);
+    }
     // The process umask may have taken bits off; the container user must be able to enter it.
     if (made) await chmod(dir, DIR_MODE);
   }
-  return dir;
+  return path.join(dir, segments.at(-1) as string);
 }
 
 /** Flags for a file we create: never an existing file, never through a symlink. */

@@ -246,17 +246,23 @@ t.test('writeInputs checks again and never writes through a symlink', async (t) 
   await t.rejects(writeInputs(ws, { files: [file('a', 'x'.repeat(2000))] }, LIMITS), TooLargeError);
 
   symlinkSync(elsewhere, path.join(ws, 'input', 'sub'));
-  await t.rejects(writeInputs(ws, { files: [file('sub/x.txt')] }, LIMITS), /not a directory/);
+  await t.rejects(writeInputs(ws, { files: [file('sub/x.txt')] }, LIMITS), {
+    message: '"/workspace/input/sub" is not a directory (or is a symlink).',
+  });
   writeFileSync(path.join(elsewhere, 'target'), 'mine');
   symlinkSync(path.join(elsewhere, 'target'), path.join(ws, 'input', 'x.txt'));
-  await t.rejects(writeInputs(ws, { files: [file('x.txt', 'theirs')] }, LIMITS), { code: 'EEXIST' });
+  await t.rejects(writeInputs(ws, { files: [file('x.txt', 'theirs')] }, LIMITS), {
+    message: 'File "x.txt" could not be written under /workspace/input (EEXIST).',
+  });
   t.same(readdirSync(elsewhere).sort(), ['target'], 'nothing written in the symlinked directory');
   t.equal(readFileSync(path.join(elsewhere, 'target'), 'utf8'), 'mine', 'the symlink target is untouched');
 
   const ws2 = tempDir(t, 'workspace');
   mkdirSync(path.join(ws2, 'config'));
   symlinkSync(elsewhere, path.join(ws2, 'input'));
-  await t.rejects(writeInputs(ws2, { files: [file('y.txt')] }, LIMITS), /is not a directory/);
+  await t.rejects(writeInputs(ws2, { files: [file('y.txt')] }, LIMITS), {
+    message: '/workspace/input is not a directory (or is a symlink).',
+  });
   t.notOk(readdirSync(elsewhere).includes('y.txt'));
 });
 
@@ -386,6 +392,21 @@ t.test('collectOutputs treats the output tree as hostile', async (t) => {
   t.equal(reasons['/etc/passwd'], 'File "/etc/passwd" would be read outside /workspace/output.');
   if (device) t.equal(reasons.null, 'not a regular file (a special file)');
   t.ok(lstatSync(out('fifo')).isFIFO(), 'the FIFO is still there, never opened');
+});
+
+t.test('collectOutputs: output/ itself replaced by a symlink is not followed', async (t) => {
+  const ws = tempDir(t, 'workspace');
+  mkdirSync(path.join(ws, 'input'));
+  symlinkSync('/etc', path.join(ws, 'output'));
+  const got = await collectOutputs(
+    ws,
+    { expected_files: ['passwd'], graph_update: true },
+    { maxOutputFileBytes: 1e6 },
+  );
+  t.same(got.output_files, []);
+  t.same(got.problems, [{ name: 'passwd', reason: 'output/ is not a directory' }]);
+  t.equal(got.graph_update, null);
+  t.match(got.graphUpdateError, /not a directory/);
 });
 
 t.test('collectOutputs: a limit on all returned files together', async (t) => {
