@@ -28,6 +28,8 @@ export interface RoleOptions {
   tickHandlers?: TickHandler[];
   /** Listen on config.server.port; false leaves the app for inject(). Default true. */
   listen?: boolean;
+  /** The clock node statuses are computed by (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export interface RunningRole {
@@ -138,6 +140,7 @@ export async function startProcess(
       folders: batches.folders,
       tickHandlers,
       functions,
+      now: options.now,
     },
     spec.http === 'api' ? 'gateway' : 'ops',
   );
