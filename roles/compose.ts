@@ -29,6 +29,8 @@ export interface RoleOptions {
   tickHandlers?: TickHandler[];
   /** Listen on config.server.port; false leaves the app for inject(). Default true. */
   listen?: boolean;
+  /** The clock node statuses are computed by (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export interface RunningRole {
@@ -151,6 +153,7 @@ export async function startProcess(
       tickHandlers,
       functions,
       exec: exec.waiter && { waiter: exec.waiter, limits: config.exec },
+      now: options.now,
     },
     spec.http === 'api' ? 'gateway' : 'ops',
   );
