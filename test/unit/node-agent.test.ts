@@ -1,6 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Worker } from 'bullmq';
 import t, { type Test } from 'tap';
 import { type AgentLog, type AgentTimers, backoffDelay, NodeAgent } from '../../core/node-agent/agent.ts';
 import { osName, statfsNearest } from '../../core/node-agent/capabilities.ts';
@@ -14,6 +16,7 @@ import { cpuPercent, createMetricsSampler } from '../../core/node-agent/metrics-
 import { defaultRouteInterface, pickPrimaryIpv4 } from '../../core/node-agent/node-address.ts';
 import { parseNvidiaSmi, queryNvidiaGpus } from '../../core/node-agent/nvidia-smi.ts';
 import type { Capabilities, Desired, HeartbeatExtras, NodeState } from '../../core/node-agent/protocol.ts';
+import { createWorkerGate } from '../../queues/worker-gate.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
@@ -649,4 +652,73 @@ t.test('an unreadable identity file is not fatal', async (t) => {
   agent.start();
   await clock.next();
   t.equal(JSON.parse(await readFile(path.join(dataDir, 'node-identity.json'), 'utf8')).node_id, 'n1');
+});
+
+t.test('worker gate: drain waits for active jobs, undo waits for the drain, jobs are counted', async (t) => {
+  /** A BullMQ Worker as the gate sees it: events, pause() that resolves when the test says. */
+  class FakeWorker extends EventEmitter {
+    readonly calls: string[] = [];
+    finishPause: (() => void) | undefined;
+    constructor(readonly name: string) {
+      super();
+    }
+    pause() {
+      this.calls.push('pause');
+      return new Promise<void>((resolve) => {
+        this.finishPause = resolve;
+      });
+    }
+    async resume() {
+      this.calls.push('resume');
+    }
+  }
+  const a = new FakeWorker('functions');
+  const b = new FakeWorker('exec');
+  let idle = 0;
+  const gate = createWorkerGate([a, b] as unknown as Worker[], { onIdle: () => idle++ });
+  t.teardown(() => gate.close());
+  a.emit('active', { id: '1' });
+  a.emit('active', { id: '2' });
+  b.emit('active', { id: '3' });
+  a.emit('completed', { id: '1' });
+  a.emit('failed', { id: 'not-ours' });
+  t.same(gate.activeJobs(), { functions: 1, exec: 1 });
+  t.equal(gate.state(), 'active');
+
+  gate.apply({ eligible: true, drain: false });
+  await gate.settled();
+  t.same(a.calls, [], 'already active: nothing to do');
+
+  gate.apply({ eligible: true, drain: true });
+  t.equal(gate.state(), 'draining');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same([a.calls, b.calls], [['pause'], ['pause']], 'every worker stops taking jobs');
+  gate.apply({ eligible: false, drain: true });
+  t.equal(gate.state(), 'draining', 'drain wins over ineligible');
+  a.finishPause?.();
+  b.finishPause?.();
+  await gate.settled();
+  t.equal(gate.state(), 'drained');
+  t.equal(idle, 1, 'drained is announced once');
+  t.same(gate.activeJobs(), { functions: 0, exec: 0 });
+
+  gate.apply({ eligible: false, drain: false });
+  t.equal(gate.state(), 'ineligible');
+  gate.apply({ eligible: true, drain: false });
+  await gate.settled();
+  t.same(a.calls, ['pause', 'resume'], 'ineligible → eligible: one resume');
+  t.equal(gate.state(), 'active');
+
+  gate.apply({ eligible: true, drain: true });
+  await new Promise((resolve) => setImmediate(resolve));
+  gate.apply({ eligible: true, drain: false });
+  t.equal(gate.state(), 'active');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(a.calls, ['pause', 'resume', 'pause'], 'no resume while the pause still waits for jobs');
+  a.finishPause?.();
+  b.finishPause?.();
+  await gate.settled();
+  t.same(a.calls, ['pause', 'resume', 'pause', 'resume'], 'resumed once the drain ended');
+  t.equal(idle, 1, 'an undone drain is not announced as drained');
+  t.equal(gate.state(), 'active');
 });
