@@ -4,6 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
 import t, { type Test } from 'tap';
+import { loadConfig } from '../../core/config.ts';
 import { type AgentLog, type AgentTimers, backoffDelay, NodeAgent } from '../../core/node-agent/agent.ts';
 import { osName, statfsNearest } from '../../core/node-agent/capabilities.ts';
 import {
@@ -721,4 +722,54 @@ t.test('worker gate: drain waits for active jobs, undo waits for the drain, jobs
   t.same(a.calls, ['pause', 'resume', 'pause', 'resume'], 'resumed once the drain ended');
   t.equal(idle, 1, 'an undone drain is not announced as drained');
   t.equal(gate.state(), 'active');
+});
+
+t.test('CONTROL_PLANE_URL: an http(s) URL; a wrong one is named without its password', async (t) => {
+  t.equal(
+    loadConfig({ CONTROL_PLANE_URL: 'http://agent:tok@cp.test:3000' }).nodes.controlPlaneUrl,
+    'http://agent:tok@cp.test:3000',
+  );
+  for (const bad of ['ftp://agent:secret@cp.test', 'http://', 'http://cp.test:99999']) {
+    t.throws(() => loadConfig({ CONTROL_PLANE_URL: bad }), {
+      message: /^CONTROL_PLANE_URL must be an http\(s\):\/\/ URL, credentials allowed/,
+    });
+  }
+  t.notMatch(
+    (() => {
+      try {
+        loadConfig({ CONTROL_PLANE_URL: 'ftp://agent:secret@cp.test' });
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })(),
+    /secret/,
+  );
+});
+
+t.test("the URL's credentials never reach a log line", async (t) => {
+  const { log, lines } = recordingLog();
+  const clock = fakeClock();
+  const agent = new NodeAgent({
+    client: createControlPlaneClient({
+      url: 'http://agent:hunter2-secret@cp.test:8080',
+      fetch: async () => {
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ENOTFOUND' }) });
+      },
+    }),
+    identity: createIdentityStore(tempDir(t, 'creds')),
+    address: async () => ({ name: 'n', ip: '10.0.0.1' }),
+    capabilities: async () => caps,
+    metrics: async () => ({ cpu_usage: 1, mem_usage: 1, disk_free_mb: 1 }),
+    intervalSeconds: 30,
+    log,
+    timers: clock.timers,
+  });
+  agent.start();
+  await clock.next();
+  await agent.stop();
+  t.match(
+    lines.at(-1),
+    /^WARN Failed to register with control plane: cannot reach http:\/\/cp\.test:8080: ENOTFOUND/,
+  );
+  t.notOk(lines.some((l) => l.includes('hunter2')));
 });
