@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { type Job, Queue, Worker } from 'bullmq';
@@ -8,6 +10,7 @@ import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
+import { createControlPlaneClient } from '../../core/node-agent/control-plane.ts';
 import { startAgentRole } from '../../roles/agent.ts';
 import { wireNodeAgent } from '../../roles/wire-node-agent.ts';
 import { OWNER_LABEL, SANDBOX_LABEL } from '../../runtimes/docker-sandbox.ts';
@@ -367,4 +370,31 @@ t.test('`dockhand agent` runs without Redis and Docker and stops cleanly on SIGT
     missing.stderr,
     'dockhand: The agent role needs CONTROL_PLANE_URL, the control plane to register with (e.g. http://control-plane:3000).\n',
   );
+});
+
+t.test('a control plane that redirects does not get the token carried elsewhere', async (t) => {
+  const stub = await startControlPlaneStub(t);
+  const seen: (string | undefined)[] = [];
+  const redirector = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(307, { location: `${stub.url}${req.url}` });
+    res.end();
+  });
+  await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => redirector.close(() => resolve())));
+  const { port } = redirector.address() as AddressInfo;
+  const client = createControlPlaneClient({ url: `http://127.0.0.1:${port}`, registrationToken: TOKEN });
+  t.teardown(() => client.close());
+  await t.rejects(
+    client.register({
+      name: 'n',
+      ip: '10.0.0.1',
+      capabilities: { os: 'linux', cpu_count: 1, mem_mb: 1, disk_mb: 1, gpus: [] },
+    }),
+    {
+      message: `307 redirect to ${stub.url}/api/v1/nodes/register: set CONTROL_PLANE_URL to the URL that answers`,
+    },
+  );
+  t.same(seen, [`Bearer ${TOKEN}`]);
+  t.equal(stub.requests.length, 0, 'the redirect was not followed');
 });
