@@ -9,6 +9,7 @@ export { BatchMissingError } from './errors/batch-missing-error.ts';
 export { ChannelClosedError } from './errors/channel-closed-error.ts';
 export { ConfigError } from './errors/config-error.ts';
 export { ConflictError } from './errors/conflict-error.ts';
+export { ControlPlaneError } from './errors/control-plane-error.ts';
 export { DependencyUnavailableError } from './errors/dependency-unavailable-error.ts';
 export { DockhandError } from './errors/dockhand-error.ts';
 export { EngineError } from './errors/engine-error.ts';

@@ -17,10 +17,11 @@ import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
 import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { createDocker } from './docker-client.ts';
-import type { RoleSpec } from './spec.ts';
+import { httpPort, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
 import { wireExec } from './wire-exec.ts';
 import { wireFunctions } from './wire-functions.ts';
+import { wireNodeAgent } from './wire-node-agent.ts';
 
 export interface RoleOptions {
   /** pino options; default silent (tests). The CLI passes the configured level. */
@@ -158,13 +159,32 @@ export async function startProcess(
     spec.http === 'api' ? 'gateway' : 'ops',
   );
   let url: string | undefined;
-  if (options.listen !== false) url = await listen(app, config.server);
+  if (options.listen !== false) url = await listen(app, { ...config.server, port: httpPort(spec, config) });
   else await app.ready();
+
+  const pool = functions.pool;
+  const nodeAgent = worksQueues(spec)
+    ? wireNodeAgent({
+        config,
+        logger,
+        docker,
+        workers,
+        poolStats:
+          pool &&
+          (() => {
+            const s = pool.stats();
+            const generic = Object.values(s.generic).reduce((sum, n) => sum + n, 0);
+            return { idle: generic + s.idleBound, busy: s.busy };
+          }),
+        apiPort: spec.http === 'api' && url ? Number(new URL(url).port) : undefined,
+      })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      await nodeAgent?.close();
       await functions.leave();
       lifecycle.closing = true;
       await app.close();
