@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { isLoopbackHost } from '../core/address-policy.ts';
 import { createAuthFailures } from '../core/auth-failures.ts';
 import type { Config } from '../core/config.ts';
 import type { HealthCheck } from '../core/health.ts';
@@ -9,6 +10,8 @@ import type { BatchFolders } from '../processors/batches/folder.ts';
 import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
+import { registerNodeGauges } from './nodes/node-metrics.ts';
+import { createNodeStore } from './nodes/node-store.ts';
 import auth from './plugins/auth.ts';
 import bullBoard from './plugins/bull-board.ts';
 import errorHandler from './plugins/error-handler.ts';
@@ -18,10 +21,12 @@ import rateLimit from './plugins/rate-limit.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
+import execRoutes, { type ExecRouteDeps } from './routes/exec.ts';
 import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
+import nodeRoutes from './routes/nodes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -41,6 +46,10 @@ export interface AppDeps {
   > & {
     waiter?: FunctionRouteDeps['waiter'];
   };
+  /** Where the gateway runs: POST/GET/DELETE /exec. */
+  exec?: Pick<ExecRouteDeps, 'waiter' | 'limits' | 'checkInput'>;
+  /** The clock node heartbeats are stamped with and node statuses computed by. Default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -91,6 +100,13 @@ export async function buildApp(
   await app.register(jsonBody);
   await app.register(errorHandler, { redisReady: () => deps.redis.status === 'ready' });
   await app.register(metrics, { registry: deps.registry });
+  // The node registry lives in Redis, so every gateway replica answers for every node.
+  const nodes = createNodeStore({
+    redis: deps.redis,
+    prefix: deps.config.redis.prefix,
+    heartbeatIntervalSeconds: deps.config.nodes.heartbeatIntervalSeconds,
+    now: deps.now,
+  });
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
     await app.register(swagger);
@@ -102,6 +118,9 @@ export async function buildApp(
         prefix: deps.config.redis.prefix,
         perWindow: deps.config.server.authFailuresPerMinute,
       }),
+      registrationToken: deps.config.nodes.registrationToken,
+      openRegistration: isLoopbackHost(deps.config.server.host),
+      checkNodeToken: nodes.verifyToken,
     });
     await app.register(rateLimit, {
       perMinute: deps.config.server.rateLimitPerMinute,
@@ -129,6 +148,17 @@ export async function buildApp(
     await app.register(functionTuningRoutes, functionDeps);
     await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
   }
+  if (deps.exec) {
+    await app.register(execRoutes, {
+      ...deps.exec,
+      enqueue: deps.enqueue,
+      queues: deps.queues,
+      redis: deps.redis,
+      keyPrefix: deps.config.redis.prefix,
+    });
+  }
+  await app.register(nodeRoutes, { store: nodes });
+  registerNodeGauges(deps.registry, nodes);
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,
     queues: deps.queues,

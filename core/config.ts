@@ -37,6 +37,12 @@ function isRedisUrl(value: string): boolean {
   );
 }
 
+/** An http(s) URL with a host: what fetch can be pointed at once credentials are taken out. */
+function isHttpUrl(value: string): boolean {
+  const url = parseUrl(value);
+  return (url?.protocol === 'http:' || url?.protocol === 'https:') && url.hostname !== '' && isPort(url.port);
+}
+
 /** The DOCKER_HOST forms createDocker() turns into a dockerode client (docker-modem's, less ssh://). */
 function isDockerHost(value: string): boolean {
   if (/^(unix:\/\/\/|npipe:\/\/)\S/.test(value)) return true; // a path, taken as is
@@ -194,7 +200,9 @@ const EnvSchema = Type.Object({
   EXEC_REGISTRY_SERVER: Type.Optional(Type.String({ minLength: 1, description: 'a registry host name' })),
   EXEC_REGISTRY_USERNAME: Type.Optional(Type.String()),
   EXEC_REGISTRY_PASSWORD: Type.Optional(Type.String()),
-  CONTROL_PLANE_URL: Type.Optional(Url('an http(s):// URL')),
+  CONTROL_PLANE_URL: Type.Optional(
+    Type.Refine(Url('an http(s):// URL, credentials allowed (http://agent:<token>@host:3000)'), isHttpUrl),
+  ),
   HEARTBEAT_INTERVAL: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
   NODE_REGISTRATION_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'a secret of at least 16 characters' }),

@@ -76,16 +76,22 @@ export function createResultWaiter(
       for (const id of [...waiting.keys()]) settle(id, (w) => w.reject(new Error('Shutting down.')));
       // Redis is away: the subscription ends with the connection, which the caller closes.
       await connections.replies.unsubscribe(channel).catch(() => {});
-      // BullMQ's close QUITs its own (duplicated) blocking client and waits for the reply, which
-      // never comes while Redis is away: then that client is dropped and the close not awaited.
-      const client = await (
-        events as unknown as { backend: { client: Promise<{ status: string; disconnect(): void }> } }
-      ).backend.client;
-      if (client.status === 'ready') return events.close();
-      client.disconnect();
-      // Closing a stream whose connection is already gone: nothing left to release.
-      void events.close().catch(() => {});
+      await closeQueueEvents(events);
     },
   };
+}
+
+/**
+ * BullMQ's close QUITs its own (duplicated) blocking client and waits for the reply, which
+ * never comes while Redis is away: then that client is dropped and the close not awaited.
+ */
+export async function closeQueueEvents(events: QueueEvents): Promise<void> {
+  const client = await (
+    events as unknown as { backend: { client: Promise<{ status: string; disconnect(): void }> } }
+  ).backend.client;
+  if (client.status === 'ready') return events.close();
+  client.disconnect();
+  // Closing a stream whose connection is already gone: nothing left to release.
+  void events.close().catch(() => {});
 }
 export type ResultWaiter = ReturnType<typeof createResultWaiter>;

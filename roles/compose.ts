@@ -17,9 +17,11 @@ import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
 import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { createDocker } from './docker-client.ts';
-import type { RoleSpec } from './spec.ts';
+import { httpPort, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
+import { wireExec } from './wire-exec.ts';
 import { wireFunctions } from './wire-functions.ts';
+import { wireNodeAgent } from './wire-node-agent.ts';
 
 export interface RoleOptions {
   /** pino options; default silent (tests). The CLI passes the configured level. */
@@ -28,6 +30,8 @@ export interface RoleOptions {
   tickHandlers?: TickHandler[];
   /** Listen on config.server.port; false leaves the app for inject(). Default true. */
   listen?: boolean;
+  /** The clock node statuses are computed by (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export interface RunningRole {
@@ -88,13 +92,24 @@ export async function startProcess(
     worker: works('functions'),
   });
 
+  const exec = await wireExec({
+    config,
+    producer,
+    queues,
+    enqueue,
+    logger: logger.child({ component: 'exec' }),
+    lifecycle,
+    gateway: spec.http === 'api',
+    bridge: spec.bridge ?? false,
+  });
+
   const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const processors: ProcessorMap = {
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
     functions: functions.processor,
     sweeps: functions.sweepProcessor,
-    exec: null,
+    exec: exec.processor,
     batches: batches.processor,
   };
   // Batches are file I/O bound (fsync per result), so many run at once; their state updates
@@ -138,21 +153,43 @@ export async function startProcess(
       folders: batches.folders,
       tickHandlers,
       functions,
+      exec: exec.waiter && { waiter: exec.waiter, limits: config.exec },
+      now: options.now,
     },
     spec.http === 'api' ? 'gateway' : 'ops',
   );
   let url: string | undefined;
-  if (options.listen !== false) url = await listen(app, config.server);
+  if (options.listen !== false) url = await listen(app, { ...config.server, port: httpPort(spec, config) });
   else await app.ready();
+
+  const pool = functions.pool;
+  const nodeAgent = worksQueues(spec)
+    ? wireNodeAgent({
+        config,
+        logger,
+        docker,
+        workers,
+        poolStats:
+          pool &&
+          (() => {
+            const s = pool.stats();
+            const generic = Object.values(s.generic).reduce((sum, n) => sum + n, 0);
+            return { idle: generic + s.idleBound, busy: s.busy };
+          }),
+        apiPort: spec.http === 'api' && url ? Number(new URL(url).port) : undefined,
+      })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      await nodeAgent?.close();
       await functions.leave();
       lifecycle.closing = true;
       await app.close();
       await Promise.all(workers.map((w) => w.close()));
+      await exec.close();
       await functions.close();
       await safeFetch.close();
       await queues.close();

@@ -42,6 +42,7 @@ export async function describeApi(config: Config): Promise<unknown> {
       s3Code: unavailable('S3'),
       waiter: unavailable('the result waiter'),
     },
+    exec: { waiter: unavailable('the exec waiter'), limits: config.exec },
   };
   const app = await buildApp(deps, 'gateway', { adminUi: false });
   try {

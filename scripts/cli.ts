@@ -7,7 +7,8 @@ import { ROLE_NAMES, type Role } from '../roles/names.ts';
 // Docker, Fastify or Bull Board that a role loads.
 
 const USAGE = `Usage:
-  dockhand [all|gateway|worker|scheduler]       run one role (all = gateway + worker + scheduler)
+  dockhand [all|gateway|worker|scheduler|bridge] run one role (all = gateway + worker + scheduler + bridge)
+  dockhand agent                                run the node agent only (register + heartbeats to CONTROL_PLANE_URL)
   dockhand enqueue <queue> <file.json|-> [--wait] [--job-id ID]
   dockhand batch run-once                       score the newest pending batch (exit 0 ok, 1 engine, 2 write)
   dockhand openapi                              print the OpenAPI document
@@ -48,16 +49,16 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runRole(role: Role, config: Config): Promise<number> {
-  const [{ startRole }, { default: closeWithGrace }] = await Promise.all([
+  const [{ startRoleProcess }, { default: closeWithGrace }] = await Promise.all([
     import('../roles/index.ts'),
     import('close-with-grace'),
   ]);
-  const running = await startRole(role, config, { logger: { level: config.server.logLevel } });
-  running.app.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
+  const running = await startRoleProcess(role, config, { logger: { level: config.server.logLevel } });
+  running.log.info({ role, url: running.url, prefix: config.redis.prefix }, 'dockhand started');
   // First signal: graceful (active jobs finish, up to a minute: the longest HTTP job). Second: exit now.
   closeWithGrace({ delay: 65_000 }, async ({ signal, err }) => {
-    if (err) running.app.log.error({ err }, 'fatal error, shutting down');
-    else running.app.log.info({ signal }, 'shutting down');
+    if (err) running.log.error({ err }, 'fatal error, shutting down');
+    else running.log.info({ signal }, 'shutting down');
     await running.close();
   });
   return new Promise<number>(() => {}); // runs until a signal

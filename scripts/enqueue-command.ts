@@ -3,7 +3,8 @@ import { QueueEvents } from 'bullmq';
 import type { Config } from '../core/config.ts';
 import { coerceError, UsageError, ValidationError } from '../core/errors.ts';
 import { closeRedis, connectRedis, createRedis } from '../queues/connection.ts';
-import { createEnqueue } from '../queues/enqueue.ts';
+import { createEnqueue, validatePayload } from '../queues/enqueue.ts';
+import { execJob, submitExec, validateExecRequest } from '../queues/exec/submission.ts';
 import { createQueueSet } from '../queues/queue-set.ts';
 import { isQueueName, queueNames } from '../queues/registry.ts';
 
@@ -35,6 +36,10 @@ async function readPayload(source: string): Promise<unknown> {
       'invalid_json',
     );
   }
+}
+
+function isExecJob(payload: unknown): boolean {
+  return typeof payload === 'object' && payload !== null && 'request' in payload && 'execution_id' in payload;
 }
 
 async function readStdin(): Promise<string> {
@@ -69,7 +74,18 @@ export async function enqueueFromCli(
     : undefined;
   try {
     await events?.waitUntilReady();
-    const job = await createEnqueue(queues)(name, payload, command.jobId ? { jobId: command.jobId } : {});
+    const enqueue = createEnqueue(queues);
+    // An exec file is the Exec Agent request itself, as its users write it; the job wraps it.
+    const job =
+      name === 'exec'
+        ? await submitExec(
+            enqueue,
+            config.exec,
+            isExecJob(payload)
+              ? validatePayload('exec', payload)
+              : execJob(validateExecRequest(payload), 'cli', command.jobId),
+          )
+        : await enqueue(name, payload, command.jobId ? { jobId: command.jobId } : {});
     out.write(`${job.id}\n`);
     if (!events) return 0;
     const tty = 'isTTY' in err && err.isTTY;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AuthFailures } from '../../core/auth-failures.ts';
-import { DockhandError } from '../../core/errors.ts';
+import { DockhandError, NotFoundError } from '../../core/errors.ts';
 
 export interface AuthOptions {
   /** Every valid key (API_KEYS and ADMIN_API_KEYS); empty leaves every route open. */
@@ -11,7 +11,28 @@ export interface AuthOptions {
   adminKeys?: readonly string[];
   /** Failed authentications per client address; without it they are not counted. */
   failures?: AuthFailures;
+  /** NODE_REGISTRATION_TOKEN: lets a node agent register (and heartbeat) without an API key. */
+  registrationToken?: string;
+  /**
+   * With neither API keys nor a registration token, may anyone register a node? Yes when the
+   * gateway listens on loopback (as every other route is open there); beyond it, no.
+   */
+  openRegistration?: boolean;
+  /** Checks a node's own token on `node-token` routes (the node is the route's `:id`). */
+  checkNodeToken?: (nodeId: string, token: string) => Promise<'valid' | 'wrong' | 'unknown'>;
 }
+
+/**
+ * How a route is guarded, set per route as `config: { auth }`; default `api-key`.
+ * - `api-key`: one of API_KEYS (open when none is set).
+ * - `node-registration`: an API key or NODE_REGISTRATION_TOKEN, as a bearer token or as the
+ *   password of Basic auth (an agent that cannot set headers puts it in CONTROL_PLANE_URL).
+ * - `node-token`: the node's own token, or a registration credential as above — an agent
+ *   whose CONTROL_PLANE_URL carries credentials sends them on every request (Python requests
+ *   puts them in place of any Authorization header), and whoever holds one may register the
+ *   node again anyway. Always needs one of these, even when API keys are off.
+ */
+export type AuthRule = 'api-key' | 'node-registration' | 'node-token';
 
 /** Who a request authenticated as: never the key itself, only a digest of it. */
 export interface Principal {
@@ -25,6 +46,9 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook when the request presented a valid key. */
     principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    auth?: AuthRule;
   }
 }
 
@@ -68,20 +92,43 @@ export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', '/metrics']
 /** The request's path without its query: what PUBLIC_PATHS and the Basic-auth prompt look at. */
 export const pathOf = (url: string) => url.split('?')[0] ?? '';
 
+const MISSING: Record<AuthRule, string> = {
+  'api-key': 'Send an API key as Authorization: Bearer <key>.',
+  'node-registration':
+    'Send an API key or the registration token (NODE_REGISTRATION_TOKEN) as Authorization: Bearer <token>, or as the password of the control plane URL.',
+  'node-token': 'Send the node token as Authorization: Bearer <node_token>.',
+};
+const WRONG: Record<AuthRule, string> = {
+  'api-key': 'The API key is not valid.',
+  'node-registration': 'The API key or registration token is not valid.',
+  'node-token': 'The token is not valid for this node; register again for a new one.',
+};
+
 export default fp<AuthOptions>(
   async (app: FastifyInstance, options) => {
     app.decorateRequest('principal', undefined);
-    if (options.apiKeys.length === 0) {
+    const keysOn = options.apiKeys.length > 0;
+    if (!keysOn) {
       app.log.warn(
         'Authentication is off (API_KEYS is not set): every route is open to whoever can reach this address.',
       );
-      return;
     }
     const check = createKeyChecker(options.apiKeys);
     const checkAdmin = createKeyChecker(options.adminKeys ?? []);
+    const checkRegistration = createKeyChecker(options.registrationToken ? [options.registrationToken] : []);
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
+      const rule = request.routeOptions.config?.auth ?? 'api-key';
+      if (rule === 'api-key' && !keysOn) return;
+      if (rule === 'node-registration' && !keysOn && !options.registrationToken) {
+        if (options.openRegistration) return;
+        throw new DockhandError(
+          'registration_closed',
+          403,
+          'Node registration is closed: this gateway listens beyond loopback without API_KEYS; set NODE_REGISTRATION_TOKEN and give it to the agents.',
+        );
+      }
       // Checked before the key, so that past the limit even a right key is refused: a guesser
       // cannot tell from the answer that a guess was right.
       const blockedMs = options.failures?.blockedFor(request.ip) ?? 0;
@@ -99,15 +146,21 @@ export default fp<AuthOptions>(
         request.principal = { id: keyId(key), admin: checkAdmin(key) };
         return;
       }
+      if (key !== undefined && rule !== 'api-key' && checkRegistration(key)) return;
+      if (key !== undefined && rule === 'node-token' && options.checkNodeToken) {
+        const nodeId = (request.params as { id?: string } | undefined)?.id ?? '';
+        const verdict = await options.checkNodeToken(nodeId, key);
+        if (verdict === 'valid') return;
+        // Not a guess: the agent of a deleted or forgotten node, which a 404 sends to register again.
+        if (verdict === 'unknown') throw new NotFoundError(`No node ${nodeId}; register again.`);
+      }
       // A missing key is not a guess (a browser's first visit to Bull Board has none).
       if (key !== undefined) await options.failures?.record(request.ip);
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.
       if (path.startsWith('/admin') || path.startsWith('/docs')) {
         reply.header('www-authenticate', 'Basic realm="dockhand", charset="UTF-8"');
       }
-      throw key === undefined
-        ? new DockhandError('unauthorized', 401, 'Send an API key as Authorization: Bearer <key>.')
-        : new DockhandError('unauthorized', 401, 'The API key is not valid.');
+      throw new DockhandError('unauthorized', 401, key === undefined ? MISSING[rule] : WRONG[rule]);
     });
   },
   { name: 'auth' },

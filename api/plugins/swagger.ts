@@ -20,7 +20,19 @@ export default fp(
         openapi: '3.0.3',
         info: OPENAPI_INFO,
         components: {
-          securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS.' } },
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS.' },
+            nodeToken: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'The node_token registration answered.',
+            },
+            registrationBasic: {
+              type: 'http',
+              scheme: 'basic',
+              description: 'Any user name; the password is NODE_REGISTRATION_TOKEN or an API key.',
+            },
+          },
         },
         security: [{ bearer: [] }],
         tags: [
@@ -30,7 +42,15 @@ export default fp(
             name: 'functions',
             description: 'Deploy and invoke functions on a warm pool of hardened containers.',
           },
+          {
+            name: 'exec',
+            description: 'Run a command in any image with a /workspace in and out (the Exec Agent request).',
+          },
           { name: 'batches', description: 'Score cloud-infrastructure metric batches into result.json.' },
+          {
+            name: 'nodes',
+            description: 'The control plane of the node agents: registry, heartbeats, drain.',
+          },
         ],
       },
     });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Test } from 'tap';
 import { type Config, loadConfig } from '../../core/config.ts';
-import { type Role, type RoleOptions, startRole } from '../../roles/index.ts';
+import { type QueueRole, type RoleOptions, startRole } from '../../roles/index.ts';
 import { REDIS_URL } from './redis-server.ts';
 import { tempDir } from './temp-dir.ts';
 
@@ -22,6 +22,8 @@ export function testEnv(t: Test, overrides: Record<string, string> = {}): Record
     REDIS_URL,
     QUEUE_PREFIX: overrides.QUEUE_PREFIX ?? testPrefix(),
     PORT: '3000',
+    // A worker that listens takes any free port, never another test's (or a helper's) 8001.
+    WORKER_METRICS_PORT: '0',
     LOG_LEVEL: 'silent',
     // No warm containers unless a test is about functions: the pool costs ~0.3 s to fill.
     POOL_MIN_IDLE: '0',
@@ -60,7 +62,7 @@ export async function wipePrefix(prefix: string): Promise<void> {
 }
 
 /** Starts a role for one test and closes it when the test ends (before the config's own teardown). */
-export async function startTestRole(t: Test, role: Role, config: Config, options: RoleOptions = {}) {
+export async function startTestRole(t: Test, role: QueueRole, config: Config, options: RoleOptions = {}) {
   const running = await startRole(role, config, { listen: false, ...options });
   t.teardown(() => running.close());
   return running;
