@@ -1,9 +1,9 @@
 import type Docker from 'dockerode';
 import type { RunningContainer } from '../core/node-agent/protocol.ts';
-import { SANDBOX_LABEL } from './docker-sandbox.ts';
+import { KIND_LABEL, SANDBOX_LABEL } from './docker-sandbox.ts';
 
-/** Labels a sandbox may carry besides `dockhand=1`, reported as they are. */
-export const KIND_LABEL = 'dockhand.kind';
+/** Labels a sandbox may carry besides `dockhand=1`, reported as they are (the driver sets the kind). */
+export { KIND_LABEL };
 export const RUNTIME_LABEL = 'dockhand.runtime';
 export const FUNCTION_LABEL = 'dockhand.function';
 export const EXECUTION_LABEL = 'dockhand.execution';
