@@ -190,6 +190,7 @@ const EnvSchema = Type.Object({
   EXEC_MAX_FILE_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
   EXEC_MAX_INPUT_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
   EXEC_MAX_OUTPUT_FILE_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
+  EXEC_MAX_OUTPUT_BYTES: Type.Integer({ minimum: 1, description: 'a byte count of at least 1' }),
   EXEC_MAX_LOG_BYTES: Type.Integer({ minimum: 1024, description: 'a byte count of at least 1024' }),
   EXEC_USER: Type.String({
     pattern: '^(root|[0-9]+(:[0-9]+)?)$',
@@ -264,6 +265,8 @@ const DEFAULTS = {
   EXEC_MAX_FILE_BYTES: 10 * 1024 * 1024,
   EXEC_MAX_INPUT_BYTES: 100 * 1024 * 1024,
   EXEC_MAX_OUTPUT_FILE_BYTES: 10 * 1024 * 1024,
+  // A response travels through Redis (job result, pub/sub): bigger outputs belong in MinIO.
+  EXEC_MAX_OUTPUT_BYTES: 50 * 1024 * 1024,
   EXEC_MAX_LOG_BYTES: 1024 * 1024,
   EXEC_USER: '65534:65534',
   EXEC_READONLY_ROOTFS: 'yes',
@@ -355,6 +358,8 @@ export interface Config {
     maxInputBytes: number;
     /** Largest expected output file returned in a response. */
     maxOutputFileBytes: number;
+    /** All returned output files together (EXEC_MAX_OUTPUT_BYTES). */
+    maxOutputBytes: number;
     /** stdout + stderr kept per execution; the rest is dropped with truncated: true. */
     maxLogBytes: number;
     /** Container user; `root` only when the operator asks (EXEC_USER). */
@@ -529,6 +534,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFileBytes: e.EXEC_MAX_FILE_BYTES,
       maxInputBytes: e.EXEC_MAX_INPUT_BYTES,
       maxOutputFileBytes: e.EXEC_MAX_OUTPUT_FILE_BYTES,
+      maxOutputBytes: e.EXEC_MAX_OUTPUT_BYTES,
       maxLogBytes: e.EXEC_MAX_LOG_BYTES,
       user: e.EXEC_USER === 'root' ? '0:0' : e.EXEC_USER,
       readonlyRootfs: yes(e.EXEC_READONLY_ROOTFS),

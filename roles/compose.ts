@@ -19,7 +19,7 @@ import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { createDocker } from './docker-client.ts';
 import { httpPort, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
-import { wireExec } from './wire-exec.ts';
+import { checkRequest, wireExec } from './wire-exec.ts';
 import { wireFunctions } from './wire-functions.ts';
 import { wireNodeAgent } from './wire-node-agent.ts';
 
@@ -94,6 +94,8 @@ export async function startProcess(
 
   const exec = await wireExec({
     config,
+    docker,
+    worker: works('exec'),
     producer,
     queues,
     enqueue,
@@ -118,6 +120,7 @@ export async function startProcess(
     'http-jobs': config.httpJobs.concurrency,
     batches: config.batches.concurrency,
     functions: config.functions.concurrency,
+    exec: config.exec.concurrency,
   };
 
   const workers: Worker[] = [];
@@ -153,7 +156,7 @@ export async function startProcess(
       folders: batches.folders,
       tickHandlers,
       functions,
-      exec: exec.waiter && { waiter: exec.waiter, limits: config.exec },
+      exec: exec.waiter && { waiter: exec.waiter, limits: config.exec, checkInput: checkRequest(config) },
       now: options.now,
     },
     spec.http === 'api' ? 'gateway' : 'ops',

@@ -154,6 +154,7 @@ export class ExecRunner {
   readonly #pulls = new Map<string, Promise<void>>();
   /** Containers being made (warm or cold), so close() can wait for them and remove them. */
   readonly #making = new Set<Promise<unknown>>();
+  readonly #destroying = new Set<Promise<void>>();
   readonly #closer = new AbortController();
   #closed: Promise<void> | undefined;
 
@@ -251,6 +252,7 @@ export class ExecRunner {
         ...idle.map((p) => this.#destroy(p)),
         ...[...this.#busy.values()].map((b) => b.release()),
       ]);
+      await Promise.all([...this.#destroying]);
       await this.#driver.removeLeftovers().catch(() => 0);
       // Empty by now, unless a workspace could not go (then it stays for the next start()).
       await rmdir(path.join(this.#config.workspaceDir, ownerDirName(this.#owner))).catch(() => {});
@@ -398,7 +400,8 @@ export class ExecRunner {
       }
       // Evicted (no longer recent) or closing while it was being made.
       if (!this.#keys.has(key) || this.#closer.signal.aborted) {
-        this.#destroy(prepared);
+        // Awaited: close() waits for fills, and then for this process's workspace folder to be empty.
+        await this.#destroy(prepared);
         return;
       }
       const current = this.#idle.get(key) ?? [];
@@ -459,8 +462,16 @@ export class ExecRunner {
     }
   }
 
+  /** Tracked, so close() waits for removals started without an await (eviction, a stale warm one). */
+  #destroy(p: Prepared): Promise<void> {
+    const removal = this.#destroyNow(p);
+    this.#destroying.add(removal);
+    void removal.finally(() => this.#destroying.delete(removal));
+    return removal;
+  }
+
   /** Container first, then (only once it is gone) the workspace. Never throws. */
-  async #destroy(p: Prepared): Promise<void> {
+  async #destroyNow(p: Prepared): Promise<void> {
     await p.box.destroy();
     this.#profiler?.forget(p.box.id);
     const gone = await this.#docker
@@ -549,6 +560,8 @@ export class ExecRunner {
     const timer = setTimeout(() => void stop('timeout'), spec.timeoutMs);
     const onAbort = () => void stop('cancel');
     spec.signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort during the awaits above fired no event this listener could hear.
+    if (spec.signal?.aborted) onAbort();
     let startError: string | undefined;
     p.output.control.then(async (line) => {
       if (line.kind === 'error') {

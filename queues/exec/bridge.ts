@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { coerceError, ValidationError } from '../../core/errors.ts';
 import { EXEC_REQUESTS_CHANNEL, EXEC_RESPONSES_CHANNEL } from '../channels.ts';
 import type { Enqueue } from '../enqueue.ts';
-import type { ExecResponse } from '../schemas/exec.ts';
+import type { ExecRequest, ExecResponse } from '../schemas/exec.ts';
 import { failedExecResponse } from './responses.ts';
 import { describeExecution } from './state.ts';
 import {
@@ -30,6 +30,8 @@ export interface ExecBridgeDeps {
   /** How long an answer is awaited beyond the request's own timeout (time spent queued). */
   queueWaitMs?: number;
   log?: { warn(obj: object, msg: string): void };
+  /** Checks the queue layer cannot make (workspace paths), injected by the role. */
+  checkRequest?: (request: ExecRequest) => void;
 }
 
 /** What the channel hears that is not a request: answered, never dropped. */
@@ -95,6 +97,7 @@ export function createExecBridge(deps: ExecBridgeDeps) {
     const timeoutMs = timeoutSecondsOf(request, deps.limits) * 1000 + queueWaitMs;
     const answer = deps.waiter.expect(id, timeoutMs);
     try {
+      deps.checkRequest?.(request);
       await submitExec(
         deps.enqueue,
         deps.limits,

@@ -10,10 +10,9 @@ import { type Static, type TSchema, Type } from 'typebox';
 export const EXEC_DEFAULT_TIMEOUT_SECONDS = 300;
 export const EXEC_DEFAULT_WORKING_DIR = '/workspace';
 
-// A relative path under input/ or output/: no leading /, no NUL. `..` and symlink escapes are
-// refused by the workspace, which knows what a path resolves to.
-const RelativePath = (description: string) =>
-  Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^/\\x00][^\\x00]*$', description });
+// A path under input/ or output/. Absolute paths, `..`, NUL and the rest are refused by
+// processors/exec/workspace-input.ts, whose message names the file and why.
+const RelativePath = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
 
 const EnvName = '^[A-Za-z_][A-Za-z0-9_]*$';
 
