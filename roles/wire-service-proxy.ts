@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { buildServiceProxy } from '../api/service-proxy/app.ts';
+import { buildServiceProxy, LOOPBACK } from '../api/service-proxy/app.ts';
 import { serveServiceProxy } from '../api/service-proxy/server.ts';
 import type { Config } from '../core/config.ts';
 import {
@@ -49,6 +49,7 @@ export async function wireServiceProxy(deps: {
     config,
     registry: deps.registry,
     logger,
+    allowFrom: [network.subnet, ...LOOPBACK],
     geminiBaseUrl: deps.geminiBaseUrl,
   });
   let served: Awaited<ReturnType<typeof serveServiceProxy>>;

@@ -50,6 +50,8 @@ export interface GuardedBridge {
   ipv6: boolean;
   /** The IPv4 gateway: the bridge's address on the host. */
   gateway: string | undefined;
+  /** The IPv4 subnet containers get their addresses from. */
+  subnet: string | undefined;
 }
 
 /** iptables-restore input that empties and refills both chains in one atomic commit. */
@@ -97,7 +99,7 @@ export async function ensureGuardedBridge(options: GuardedBridgeOptions): Promis
         .catch(() => {});
     throw err;
   }
-  if (existing) return { ipv6, gateway: gatewayOf(existing, 'ipv4') };
+  if (existing) return { ipv6, ...ipv4Of(existing) };
 
   await docker
     .createNetwork({
@@ -112,14 +114,14 @@ export async function ensureGuardedBridge(options: GuardedBridgeOptions): Promis
       if (err.statusCode !== 409) throw err; // another process made it first
     });
   const created = await inspectNetwork(docker, name);
-  const gateway = created && gatewayOf(created, 'ipv4');
+  const { gateway, subnet } = created ? ipv4Of(created) : { gateway: undefined, subnet: undefined };
   const rules = options.rules('ipv4', gateway);
   if (rules.join('\n') !== written.get('ipv4')?.join('\n')) {
     // The chains already hold the rules written before the network existed, so the network
     // is guarded whether or not this refill succeeds; a failure still fails the start-up.
     await run(`${TOOL.ipv4}-restore`, ['-w', '--noflush'], restoreInput(chain, rules));
   }
-  return { ipv6, gateway };
+  return { ipv6, gateway, subnet };
 }
 
 async function applyRules(run: Runner, tool: string, bridge: string, chain: string, rules: string[]) {
@@ -187,13 +189,21 @@ interface NetworkInfo {
   EnableIPv6?: boolean;
   Internal?: boolean;
   Options?: Record<string, string>;
-  IPAM?: { Config?: Array<{ Gateway?: string }> };
+  IPAM?: { Config?: Array<{ Gateway?: string; Subnet?: string }> };
 }
 
 function gatewayOf(network: NetworkInfo, family: Family): string | undefined {
   return network.IPAM?.Config?.map((c) => c.Gateway).find(
     (ip): ip is string => !!ip && ipaddr.isValid(ip) && ipaddr.parse(ip).kind() === family,
   );
+}
+
+function ipv4Of(network: NetworkInfo): { gateway: string | undefined; subnet: string | undefined } {
+  const subnet = network.IPAM?.Config?.map((c) => c.Subnet).find(
+    (cidr): cidr is string =>
+      !!cidr && ipaddr.isValidCIDR(cidr) && ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4',
+  );
+  return { gateway: gatewayOf(network, 'ipv4'), subnet };
 }
 
 async function inspectNetwork(docker: Docker, name: string): Promise<NetworkInfo | undefined> {

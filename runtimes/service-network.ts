@@ -61,6 +61,8 @@ export interface ServiceNetwork {
   bridge: string;
   /** The bridge's address on the host, where the proxy listens. */
   gatewayIp: string;
+  /** The containers' addresses: the only clients the proxy serves, besides loopback. */
+  subnet: string;
   /** `http://<gateway>:<port>`. */
   proxyUrl: string;
   /** HostConfig.ExtraHosts: `host.docker.internal:<gateway>`. */
@@ -107,7 +109,7 @@ export async function ensureServiceNetwork(options: ServiceNetworkOptions): Prom
     open = true,
     run,
   } = options;
-  const { gateway } = await ensureGuardedBridge({
+  const { gateway, subnet } = await ensureGuardedBridge({
     docker,
     name,
     bridge,
@@ -117,9 +119,9 @@ export async function ensureServiceNetwork(options: ServiceNetworkOptions): Prom
     rules: (family, gw) =>
       serviceRules({ chain, family, gateway: open && family === 'ipv4' ? gw : undefined, port }),
   });
-  if (!gateway) {
+  if (!gateway || !subnet) {
     throw new Error(
-      `Docker network ${name} has no IPv4 gateway, so the service proxy has no address to listen on; remove it (docker network rm ${name}) and start again.`,
+      `Docker network ${name} has no IPv4 gateway and subnet, so the service proxy has no address to listen on; remove it (docker network rm ${name}) and start again.`,
     );
   }
   const proxyUrl = `http://${gateway}:${port}`;
@@ -127,6 +129,7 @@ export async function ensureServiceNetwork(options: ServiceNetworkOptions): Prom
     network: name,
     bridge,
     gatewayIp: gateway,
+    subnet,
     proxyUrl,
     extraHosts: [`${PROXY_HOST_NAME}:${gateway}`],
   };

@@ -8,7 +8,7 @@ import type { Llm } from './llm.ts';
 import type { ServiceRouteConfig } from './metrics.ts';
 
 const DATA_NOT_CONFIGURED = 'The data service is not configured: set DATA_SERVICE_URL.';
-/** Tells a Dockhand proxy from another program holding the port (server.ts). */
+/** On every answer: tells a Dockhand proxy from another program holding the port (server.ts). */
 export const PROXY_MARKER = { header: 'x-dockhand-service', value: 'proxy' } as const;
 
 /** Aborts when the container hangs up before its answer is sent, so the upstream call stops too. */
@@ -35,7 +35,7 @@ export default async function serviceProxyRoutes(
         status: 'ok',
         services: { data: { configured: data.configured }, ai: llm.status() },
       };
-      return reply.header(PROXY_MARKER.header, PROXY_MARKER.value).send(body);
+      return reply.send(body);
     },
   );
 

@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import ipaddr from 'ipaddr.js';
 import { ConfigError, errorCode } from '../../core/errors.ts';
 import type { ServiceProxyApp } from './app.ts';
@@ -97,14 +98,19 @@ export async function serveServiceProxy(app: ServiceProxyApp, options: ServeOpti
   };
 }
 
-/** A Dockhand proxy answers GET /health with its marker header; anything else is someone else. */
-async function isDockhandProxy(host: string, port: number): Promise<boolean> {
-  const url = `http://${ipaddr.parse(host).kind() === 'ipv6' ? `[${host}]` : host}:${port}/health`;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000), redirect: 'manual' });
-    await response.body?.cancel();
-    return response.headers.get(PROXY_MARKER.header) === PROXY_MARKER.value;
-  } catch {
-    return false;
-  }
+/**
+ * A Dockhand proxy's every answer carries its marker; anything else holding the port is someone
+ * else. One connection of its own (no keep-alive pool), destroyed once the headers are read, so
+ * that nothing of the probe outlives it whatever the other side does.
+ */
+function isDockhandProxy(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get({ host, port, path: '/health', agent: false, timeout: 2000 }, (response) => {
+      resolve(response.headers[PROXY_MARKER.header] === PROXY_MARKER.value);
+      request.destroy();
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+    request.on('close', () => resolve(false)); // no effect once resolved
+  });
 }

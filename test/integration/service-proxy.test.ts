@@ -31,12 +31,22 @@ interface Proxy {
 }
 
 /** A proxy on 127.0.0.1 with these variables, closed when `t` ends. Every log line is kept. */
-async function startProxy(t: Test, env: Record<string, string>): Promise<Proxy> {
+async function startProxy(
+  t: Test,
+  env: Record<string, string>,
+  allowFrom?: readonly string[],
+): Promise<Proxy> {
   const config = loadConfig({ LOG_LEVEL: 'info', ...env });
   const registry = new Registry();
   const logs: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(line) });
-  const app = await buildServiceProxy({ config, registry, logger, geminiBaseUrl: `${openai.url}/gemini/` });
+  const app = await buildServiceProxy({
+    config,
+    registry,
+    logger,
+    allowFrom,
+    geminiBaseUrl: `${openai.url}/gemini/`,
+  });
   const served = await serveServiceProxy(app, { host: '127.0.0.1', port: 0 });
   t.teardown(() => served.close());
   const address = app.server.address();
@@ -363,6 +373,19 @@ t.test(
     t.notMatch(logs, 'Hi"', 'prompts are not logged');
   },
 );
+
+t.test('a client outside the allowed addresses gets 403, and nothing reaches a service', async (t) => {
+  const proxy = await startProxy(t, ALL, ['10.0.0.0/8']);
+  const calls = openai.calls.length;
+  const health = await fetch(`${proxy.url}/health`);
+  t.equal(health.status, 403);
+  t.equal(health.headers.get('x-dockhand-service'), 'proxy', 'still says whose it is');
+  t.same(await post(`${proxy.url}/ai/query`, { prompt: 'Hi' }), {
+    status: 403,
+    body: { error: 'forbidden', message: 'The service proxy serves exec containers only.' },
+  });
+  t.equal(openai.calls.length, calls);
+});
 
 t.test('the proxy listens on one address, never all of them', async (t) => {
   const config = loadConfig({});
