@@ -26,8 +26,8 @@ export interface WiredServiceProxy {
 
 /**
  * The service network and the proxy on its gateway, for processes that work the exec queue.
- * The network's firewall opens the proxy's port only once the proxy holds it (or another
- * Dockhand process's does): when the port belongs to some other program, the rules are
+ * The network's firewall opens the proxy's port on the gateway; when that port turns out to be
+ * held by some other program (not this proxy, not another Dockhand process's), the rules are
  * written shut again and start-up fails, so no container reaches that program.
  */
 export async function wireServiceProxy(deps: {

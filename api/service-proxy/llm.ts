@@ -55,6 +55,12 @@ export function createLlm({ llm, timeoutMs, geminiBaseUrl = GEMINI_BASE_URL }: L
   };
   const fallback: LlmProvider | undefined =
     llm.provider ?? (providers.openai ? 'openai' : providers.gemini ? 'gemini' : undefined);
+  // OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens);
+  // Gemini's endpoint and most OpenAI-compatible servers know only max_tokens.
+  const tokenLimitField = (provider: LlmProvider) =>
+    provider === 'openai' && new URL(llm.openaiBaseUrl ?? OPENAI_BASE_URL).hostname === 'api.openai.com'
+      ? 'max_completion_tokens'
+      : 'max_tokens';
   const secrets = [llm.openaiApiKey, llm.googleApiKey].filter((k): k is string => !!k && k.length >= 4);
   const clients = new Map<LlmProvider, OpenAI>();
 
@@ -122,7 +128,7 @@ export function createLlm({ llm, timeoutMs, geminiBaseUrl = GEMINI_BASE_URL }: L
             ...(request.response_format !== undefined && {
               response_format: toOpenAiFormat(request.response_format),
             }),
-            ...(request.max_tokens !== undefined && { max_tokens: request.max_tokens }),
+            ...(request.max_tokens !== undefined && { [tokenLimitField(provider)]: request.max_tokens }),
             ...(request.temperature !== undefined && { temperature: request.temperature }),
           },
           { signal },

@@ -310,7 +310,7 @@ if (skip) {
       const again = await wireServiceProxy({
         config,
         docker,
-        registry: new Registry(),
+        registry,
         logger: pino({ level: 'silent' }),
         network: net,
       });
