@@ -9,9 +9,9 @@ import {
   egressRules,
   ensureEgressNetwork,
   parseNameservers,
-  type Runner,
   removeEgressNetwork,
 } from '../../runtimes/egress-network.ts';
+import { fakeIptables } from '../helpers/fake-iptables.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 
 leakCheck(t);
@@ -142,27 +142,6 @@ t.test('nameservers from resolv.conf, loopback ones left out', async (t) => {
     '# generated\nnameserver 10.255.255.53\nnameserver 127.0.0.53\nnameserver ::1\nsearch x\nnameserver fd00::53\n';
   t.same(parseNameservers(text), ['10.255.255.53', 'fd00::53']);
 });
-
-/** A runner that records every command and answers -C/-S like iptables with the given chains and jumps. */
-function fakeIptables(chains: string[], failOn?: string) {
-  const calls: string[] = [];
-  const jumps = new Set<string>();
-  const run: Runner = async (cmd, args, input) => {
-    const line = [cmd, ...args].join(' ');
-    calls.push(input ? `${line} <<${input}` : line);
-    if (failOn && line.includes(failOn)) throw new Error(`${cmd}: Permission denied (you must be root)`);
-    const [, op, chain] = args;
-    const rest = [cmd, ...args.slice(2)].join(' ');
-    if (op === '-S') {
-      if (!chains.includes(chain as string)) throw new Error('No chain/target/match by that name.');
-    } else if (op === '-C') {
-      if (!jumps.has(rest)) throw new Error('Bad rule (does a matching rule exist in that chain?)');
-    } else if (op === '-I') jumps.add(rest);
-    else if (op === '-D' && !jumps.delete(rest)) throw new Error('Bad rule');
-    return '';
-  };
-  return { calls, run };
-}
 
 /** Just enough of dockerode for the network calls. */
 function fakeDocker(network?: { Driver: string; EnableIPv6?: boolean; Options?: Record<string, string> }) {
