@@ -20,6 +20,7 @@ export { NotFoundError } from './errors/not-found-error.ts';
 export { OutputCapError } from './errors/output-cap-error.ts';
 export { ResultWriteError } from './errors/result-write-error.ts';
 export { TooLargeError } from './errors/too-large-error.ts';
+export { StalledClientError } from './errors/stalled-client-error.ts';
 export { UsageError } from './errors/usage-error.ts';
 export { ValidationError } from './errors/validation-error.ts';
 export { WaitTimeoutError } from './errors/wait-timeout-error.ts';

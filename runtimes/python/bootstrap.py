@@ -29,7 +29,9 @@ def reply(message):
         view = view[written:]
 
 
-class Capture(io.TextIOBase):
+class Capture:
+    """The call's log, both streams together, capped at LOG_CAP characters."""
+
     def __init__(self):
         self.reset()
 
@@ -48,15 +50,81 @@ class Capture(io.TextIOBase):
         else:
             self.parts.append(text)
             self.size += len(text)
-        return len(text)
 
     def value(self):
         return "".join(self.parts)
 
 
+# Live logs: while a call runs, what it prints also goes to the host as it is written, in
+# `log` frames, up to the host's budget for the call (`liveLogChars`; absent: not streamed).
+# One character past the budget is sent so the host knows the output was cut and says so.
+# A line is sent when it is complete (or at LIVE_FRAME_CHARS, or on flush()): a handler is
+# synchronous here, with no event loop to batch on, and print() writes a line in two calls.
+LIVE_FRAME_CHARS = 16384
+
+
+class Live:
+    def __init__(self):
+        self.left = 0
+        self.stream = "stdout"
+        self.parts = []
+        self.size = 0
+
+    def start(self, budget):
+        self.left = budget + 1 if budget > 0 else 0
+        self.parts = []
+        self.size = 0
+
+    def write(self, stream, text):
+        if self.left <= 0 or not text:
+            return
+        if stream != self.stream:
+            self.flush()
+            self.stream = stream
+        piece = text[: self.left]
+        self.left -= len(piece)
+        self.parts.append(piece)
+        self.size += len(piece)
+        if "\n" in piece or self.size >= LIVE_FRAME_CHARS:
+            self.flush()
+
+    def flush(self):
+        if not self.parts:
+            return
+        text = "".join(self.parts)
+        self.parts = []
+        self.size = 0
+        try:
+            for i in range(0, len(text), LIVE_FRAME_CHARS):
+                reply({"type": "log", "stream": self.stream, "text": text[i:i + LIVE_FRAME_CHARS]})
+        except OSError:
+            # Printing never raises into the handler; the call's reply will meet the same pipe.
+            self.left = 0
+
+    def end(self):
+        self.flush()
+        self.left = 0
+
+
+class Tee(io.TextIOBase):
+    """sys.stdout or sys.stderr: into the call's log, and live when someone listens."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def write(self, text):
+        capture.write(text)
+        live.write(self.name, text)
+        return len(text)
+
+    def flush(self):
+        live.flush()
+
+
 capture = Capture()
-sys.stdout = capture
-sys.stderr = capture
+live = Live()
+sys.stdout = Tee("stdout")
+sys.stderr = Tee("stderr")
 # Anything writing to fd 1 directly (a child process) goes to stderr, keeping stdout for replies.
 os.dup2(2, 1)
 handler = None
@@ -115,6 +183,10 @@ def load(message):
 
 def invoke(message):
     capture.reset()
+    budget = int(message.get("liveLogChars") or 0)
+    live.start(budget)
+    # Tells the host its logs were streamed, so it does not send them again from the reply.
+    streamed = budget > 0
     try:
         result = handler(message.get("event"), Context(message.get("context") or {}))
         dumped = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
@@ -127,15 +199,18 @@ def invoke(message):
                 "errorMessage": "The result is %d bytes, over the %d-byte limit for a function result; "
                 "put large data in S3/MinIO and return its key instead." % (size, limit),
             }
+            live.end()
             reply({"type": "result", "id": message.get("id"), "ok": False, "error": error,
-                   "logs": capture.value(), "logsTruncated": capture.truncated})
+                   "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
             return
         payload = json.loads(dumped)
+        live.end()
         reply({"type": "result", "id": message.get("id"), "ok": True, "result": payload,
-               "logs": capture.value(), "logsTruncated": capture.truncated})
+               "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
     except BaseException as err:  # a handler's SystemExit is its failure, not the bootstrap's
+        live.end()
         reply({"type": "result", "id": message.get("id"), "ok": False, "error": describe(err),
-               "logs": capture.value(), "logsTruncated": capture.truncated})
+               "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
 
 
 reply({"type": "ready", "runtime": "python3", "version": sys.version.split()[0]})
