@@ -282,9 +282,9 @@ const DEFAULTS = {
   HEARTBEAT_INTERVAL: 30,
   NODE_AGENT: 'yes',
   WORKER_METRICS_PORT: 8001,
-  // Four times what a result's `logs` keeps (256 Ki): enough to watch a chatty call, bounded
-  // so that one call cannot fill Redis.
-  LIVE_LOGS_MAX_CHARS: 1024 * 1024,
+  // What a result's `logs` keeps: streaming costs the call the time to send it (a pipe, then
+  // Redis), so a chatty loop pays for as much as its result carries anyway, not more.
+  LIVE_LOGS_MAX_CHARS: 256 * 1024,
   // As long as a finished job is kept: its logs can be replayed while its result can be read.
   LIVE_LOGS_TTL_SECONDS: 86_400,
   LIVE_LOGS_MAX_FOLLOWERS: 100,

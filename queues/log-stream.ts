@@ -41,7 +41,10 @@ export interface LogWriterOptions {
   ttlSeconds: number;
   /** Characters waiting for Redis, all streams together; past it output is dropped. Default 8 Mi. */
   maxPendingChars?: number;
-  /** A batch could not be written; telemetry never fails a call, so this is all that happens. */
+  /**
+   * A batch could not be written; telemetry never fails a call, so this is all that happens.
+   * Not through a logger whose lines come back here (a node's log): each failure would feed the next.
+   */
   onError?: (err: Error) => void;
 }
 
@@ -60,7 +63,16 @@ interface Queued {
   fields: string[];
   /** Characters of text, for the pending bound; 0 for an end. */
   chars: number;
+  /** Seconds the stream is kept after this write. */
+  ttl: number;
 }
+
+/**
+ * A call that printed nothing still gets its `end` entry, for whoever follows it now; kept
+ * this long only (the route answers a later request's end from the job), so that a million
+ * quiet calls a day are not a million streams kept for a day.
+ */
+const QUIET_END_TTL_SECONDS = 300;
 
 /** Cuts before `n` characters without splitting a surrogate pair. */
 function cutAt(text: string, n: number): number {
@@ -123,6 +135,7 @@ export function createLogWriter(options: LogWriterOptions) {
         kind,
         fields: ['type', 'log', 'stream', stream, 'text', piece, 'ts', String(ts)],
         chars: piece.length,
+        ttl: ttlSeconds,
       });
       pendingChars += piece.length;
       rest = rest.slice(n);
@@ -137,13 +150,13 @@ export function createLogWriter(options: LogWriterOptions) {
     queue = [];
     pendingChars = 0;
     const pipeline = redis.pipeline();
-    const touched = new Set<string>();
+    const touched = new Map<string, number>();
     for (const entry of batch) {
       const { maxEntries } = STREAM_LIMITS[entry.kind];
       pipeline.xadd(entry.key, 'MAXLEN', '~', String(maxEntries), '*', ...entry.fields);
-      touched.add(entry.key);
+      touched.set(entry.key, Math.max(touched.get(entry.key) ?? 0, entry.ttl));
     }
-    for (const key of touched) pipeline.expire(key, ttlSeconds);
+    for (const [key, ttl] of touched) pipeline.expire(key, ttl);
     flushing = pipeline
       .exec()
       .then(
@@ -222,6 +235,9 @@ export function createLogWriter(options: LogWriterOptions) {
     end(kind: LogKind, id: string, status = 'ended'): void {
       try {
         const key = logStreamKey(prefix, kind, id);
+        // No budget: nothing was printed (or, past 10,000 open calls, its count was let go:
+        // then the stream goes sooner, never later).
+        const printed = (budgets.get(key)?.chars ?? 0) > 0;
         budgets.delete(key);
         queue.push({
           key,
@@ -235,6 +251,7 @@ export function createLogWriter(options: LogWriterOptions) {
             String(Date.now()),
           ],
           chars: 0,
+          ttl: printed ? ttlSeconds : Math.min(ttlSeconds, QUIET_END_TTL_SECONDS),
         });
         schedule();
       } catch {

@@ -51,7 +51,7 @@ export interface InvokerOptions {
   maxResultBytes?: number;
   /**
    * Characters of output a bootstrap streams per call when someone listens (LIVE_LOGS_MAX_CHARS);
-   * past it the bootstrap stops sending, so a flood never crosses the pipe. Default 1 Mi.
+   * past it the bootstrap stops sending, so a flood never crosses the pipe. Default 256 Ki.
    */
   liveLogChars?: number;
 }
@@ -91,7 +91,7 @@ type Outcome =
  */
 export function createInvoker(deps: InvokerOptions) {
   const maxResultBytes = deps.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
-  const liveLogChars = deps.liveLogChars ?? 1024 * 1024;
+  const liveLogChars = deps.liveLogChars ?? 256 * 1024;
   return async function invoke(fn: FunctionImage, req: InvokeRequest): Promise<Invocation> {
     const lease = await deps.pool.acquire(fn);
     const { sandbox } = lease;

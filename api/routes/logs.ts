@@ -36,8 +36,11 @@ export interface LogRouteDeps {
 
 /** How long a stream whose call has already ended waits for its `end` entry (still being written). */
 const END_GRACE_MS = 2000;
-/** Entries per Redis read: with the socket's high-water mark, what one slow client can hold. */
-const BATCH = 32;
+/**
+ * Entries per Redis read: with the socket's high-water mark, what one slow client can hold
+ * (16 entries of at most 16 Ki characters: 512 KiB at worst, usually far less).
+ */
+const BATCH = 16;
 
 /** How the call ended, once it has; undefined while it runs (or forever: a node). */
 type EndedCheck = () => Promise<string | undefined>;
@@ -221,6 +224,8 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
   app.get(
     '/invocations/:requestId/logs',
     {
+      // A HEAD would follow with nowhere to write: no backpressure, a slot held for nothing.
+      exposeHeadRoute: false,
       schema: {
         tags: ['functions'],
         summary: "An invocation's output as it is written (SSE); follow=1 streams until it ends",
@@ -241,6 +246,7 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
   app.get(
     '/exec/:execution_id/logs',
     {
+      exposeHeadRoute: false,
       schema: {
         tags: ['exec'],
         summary: "An execution's output as it is written (SSE); follow=1 streams until it ends",
@@ -261,6 +267,7 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
   app.get(
     '/api/v1/nodes/:id/logs',
     {
+      exposeHeadRoute: false,
       schema: {
         tags: ['nodes'],
         summary: "A node's Dockhand log (its worker's own log lines) as SSE; follow=1 streams on",

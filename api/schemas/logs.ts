@@ -15,7 +15,7 @@ export const NodeLogParams = Type.Object({
 export const LogQuery = Type.Object(
   {
     follow: Type.Optional(
-      Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')], {
+      Type.Enum(['1', 'true', '0', 'false'], {
         description:
           '1: after what was logged so far, stream new output until the call ends (then `end`) or the client leaves. Default: what was logged so far, then close.',
       }),

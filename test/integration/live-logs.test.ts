@@ -8,6 +8,11 @@ import t from 'tap';
 import { createLogWriter, logStreamKey } from '../../queues/log-stream.ts';
 import { createNodeLogDestination } from '../../queues/node-log-destination.ts';
 import { startRole } from '../../roles/index.ts';
+import { runtimeCatalog } from '../../runtimes/catalog.ts';
+import type { CgroupProfiler } from '../../runtimes/cgroup-profiler.ts';
+import { DockerSandboxDriver } from '../../runtimes/docker-sandbox.ts';
+import { createInvoker } from '../../runtimes/invoker.ts';
+import type { FunctionImage, WarmPool } from '../../runtimes/warm-pool.ts';
 import { REDIS_URL, testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { openSse } from '../helpers/sse-client.ts';
@@ -239,6 +244,8 @@ t.test('unknown ids are 404, bad ids 400, errors JSON', async (t) => {
     headers: { ...auth, 'last-event-id': 'x\r\nevil' },
   });
   t.equal(badResume.statusCode, 400, 'Last-Event-ID must be a stream id');
+  const head = await app.inject({ method: 'HEAD', url: '/api/v1/nodes/n1/logs?follow=1', headers: auth });
+  t.equal(head.statusCode, 404, 'no HEAD: it would follow with nowhere to write, holding a slot');
 });
 
 t.test('every log route needs a key when API_KEYS is set; SSE is no way around it', async (t) => {
@@ -369,6 +376,86 @@ t.test('a node log destination ships pino lines only once it has a node id', asy
   t.same(await redis.keys(`${config.redis.prefix}:logs:node:*`), [
     logStreamKey(config.redis.prefix, 'node', 'node-7'),
   ]);
+});
+
+t.test('the bootstraps stop streaming one character past the budget; the writer says it cut', async (t) => {
+  const catalog = runtimeCatalog(config.functions.images);
+  const driver = new DockerSandboxDriver(docker, `${hostname()}/${process.pid}`);
+  const sources = {
+    node20: {
+      handler: 'index.handler',
+      file: 'index.js',
+      source:
+        'exports.handler = async () => { for (let i = 0; i < 40000; i++) { console.log("o" + i); console.error("e" + i); } return 1; };',
+    },
+    python3: {
+      handler: 'app.handler',
+      file: 'app.py',
+      source:
+        'import sys\n\ndef handler(e, c):\n    for i in range(40000):\n        print("o%d" % i)\n        print("e%d" % i, file=sys.stderr)\n    return 1\n',
+    },
+  } as const;
+  for (const runtime of ['node20', 'python3'] as const) {
+    const { handler, file, source } = sources[runtime];
+    const sandbox = await driver.create({
+      image: catalog[runtime].image,
+      cmd: catalog[runtime].cmd,
+      memoryMb: 128,
+    });
+    t.teardown(() => sandbox.destroy());
+    await sandbox.channel.waitFor('ready');
+    const loaded = await sandbox.channel.request({
+      type: 'load',
+      handler,
+      env: {},
+      files: { [file]: Buffer.from(source).toString('base64') },
+    });
+    t.equal(loaded.ok, true, `${runtime} loaded`);
+    const pool = {
+      acquire: async () => ({ sandbox, coldStart: false }),
+      release: () => {},
+    } as unknown as WarmPool;
+    const profiler = { resetPeak: async () => true, sample: async () => null } as unknown as CgroupProfiler;
+    const invoke = createInvoker({ pool, profiler, liveLogChars: 5000 });
+    const writer = createLogWriter({
+      redis,
+      prefix: config.redis.prefix,
+      maxCallChars: 5000,
+      ttlSeconds: 600,
+    });
+    const pieces: Array<[string, string]> = [];
+    const id = `budget-${runtime}`;
+    const fn = { name: 'f', runtime, handler, memoryMb: 128 } as FunctionImage;
+    const out = await invoke(fn, {
+      requestId: id,
+      event: {},
+      timeoutMs: 60_000,
+      onOutput: (text, stream) => {
+        pieces.push([stream, text]);
+        writer.append('invocation', id, text, stream);
+      },
+    });
+    writer.end('invocation', id, out.status);
+    await writer.flush();
+    t.equal(out.status, 'SUCCESS');
+    const streamed = pieces.map(([, text]) => text).join('');
+    t.equal(streamed.length, 5001, `${runtime}: the budget and one character more crossed the pipe, no more`);
+    t.equal(out.logs.length, 262144, 'the result keeps its own 256 Ki');
+    t.ok(out.logs.startsWith(streamed), 'what streamed is what the result logs begin with');
+    t.ok(
+      pieces.every(([stream, text]) =>
+        text
+          .split('\n')
+          .filter(Boolean)
+          .every((line) => (line[0] === 'o') === (stream === 'stdout')),
+      ),
+      'every piece is labelled with the stream it was written to',
+    );
+    const stored = await redis.xrange(logStreamKey(config.redis.prefix, 'invocation', id), '-', '+');
+    const text = stored.map(([, f]) => (f[1] === 'log' ? f[f.indexOf('text') + 1] : '')).join('');
+    t.match(text, /\[dockhand\] live log limit of 5000 characters reached/);
+    t.equal(text.indexOf('[dockhand]'), 5001, 'the notice follows the first 5,000 characters');
+  }
 });
 
 t.test('a follower open at shutdown does not keep the gateway from closing', async (t) => {
