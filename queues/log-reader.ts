@@ -130,6 +130,13 @@ export function createLogReader(deps: LogReaderDeps) {
   }
 
   return {
+    /** Is there any entry after `after`? (A reconnecting client that has seen everything gets 204.) */
+    async hasAfter(kind: LogKind, id: string, after: string): Promise<boolean> {
+      if (!STREAM_ID.test(after)) return true;
+      const key = logStreamKey(deps.prefix, kind, id);
+      return (await deps.redis.xrange(key, `(${after}`, '+', 'COUNT', 1)).length > 0;
+    },
+
     /** Batches of entries after `after`; with `follow`, forever (until aborted or the caller stops). */
     entries(kind: LogKind, id: string, options: ReadOptions = {}): AsyncGenerator<LogEntry[]> {
       const key = logStreamKey(deps.prefix, kind, id);

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { Type } from 'typebox';
 import { DockhandError, NotFoundError, StalledClientError } from '../../core/errors.ts';
 import type { LogReader } from '../../queues/log-reader.ts';
 import { type LogKind, MAX_STATUS_CHARS } from '../../queues/log-stream.ts';
@@ -133,6 +134,13 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
     const { kind, id, ended } = stream;
     const query = request.query as { follow?: string };
     const after = (request.headers as { 'last-event-id'?: string })['last-event-id'];
+    // EventSource reconnects whenever a stream closes, also after `end`, sending the last id it
+    // saw: a call that has ended with nothing after that id answers 204, which tells it to stop.
+    if (after !== undefined && (await ended()) && !(await deps.reader.hasAfter(kind, id, after))) {
+      reply.status(204).send();
+      return;
+    }
+    const follow = query.follow === '1' || query.follow === 'true';
     if (open.size >= deps.maxFollowers) {
       refused.inc();
       reply.header('retry-after', '5');
@@ -142,7 +150,6 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
         `This gateway already serves ${deps.maxFollowers} live log streams (LIVE_LOGS_MAX_FOLLOWERS); retry shortly.`,
       );
     }
-    const follow = query.follow === '1' || query.follow === 'true';
     const done = new AbortController();
     open.add(done);
     reply.hijack();
@@ -163,6 +170,9 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
       // A call that had ended before we came: only its end entry can still be on its way.
       const endedBefore = follow ? await ended() : undefined;
       let finished = false;
+      // An end made from the job (no end entry) carries the last id sent, so that a reconnect
+      // after it is recognised as having seen everything.
+      let lastId = after ?? '0-0';
       const batches = deps.reader.entries(kind, id, {
         after,
         follow,
@@ -177,6 +187,7 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
             finished = true;
             break;
           }
+          lastId = entry.id;
           const fits = out.event('log', { stream: entry.stream, text: entry.text, ts: entry.ts }, entry.id);
           if (!fits) {
             // Backpressure: no more reading from Redis until the client has taken this.
@@ -190,10 +201,11 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
         }
         if (finished || done.signal.aborted) break;
         if (follow && batch.length === 0) {
-          // Quiet: the call may have ended without an end entry (its worker died).
+          // Quiet: the call may have ended without an end entry (its worker died, or Dockhand
+          // could not run it and the job failed).
           const status = endedBefore ?? (await ended());
           if (status) {
-            out.event('end', { status });
+            out.event('end', { status }, lastId);
             finished = true;
             break;
           }
@@ -202,7 +214,7 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
       }
       if (!follow && !finished && !done.signal.aborted) {
         const status = await ended();
-        if (status) out.event('end', { status });
+        if (status) out.event('end', { status }, lastId);
       }
     } catch (err) {
       if (err instanceof StalledClientError) {
@@ -219,7 +231,15 @@ export default async function logRoutes(base: FastifyInstance, deps: LogRouteDep
     }
   }
 
-  const responses = { 200: LogEventStream, 404: ErrorResponse, ...commonErrors };
+  const responses = {
+    200: LogEventStream,
+    204: Type.Null({
+      description:
+        'A reconnect (Last-Event-ID) after the call ended and everything was sent: nothing more will come.',
+    }),
+    404: ErrorResponse,
+    ...commonErrors,
+  };
 
   app.get(
     '/invocations/:requestId/logs',

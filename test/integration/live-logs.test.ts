@@ -197,6 +197,31 @@ t.test('replay after the end, without follow: everything, then end, then close',
     'the event named in Last-Event-ID is not sent again',
   );
   t.equal(resumed.events.at(-1)?.event, 'end', 'a finished call followed ends at once');
+
+  // EventSource reconnects after every close, with the last id it saw: after the end, 204 stops it.
+  const endId = resumed.events.at(-1)?.id as string;
+  const again = await openSse(t, `${base}/invocations/${id}/logs?follow=1`, {
+    ...auth,
+    'last-event-id': endId,
+  });
+  await again.ended;
+  t.same([again.status, again.events.length], [204, 0], 'a reconnect after the end is told: nothing more');
+
+  // A call whose stream is gone (expired, or its worker died before the end entry): the end
+  // comes from its job, with an id, so that a reconnect after it is a 204 too.
+  await redis.del(logStreamKey(config.redis.prefix, 'invocation', id));
+  const fromJob = await openSse(t, `${base}/invocations/${id}/logs?follow=1`, auth);
+  await fromJob.ended;
+  t.same(
+    fromJob.events.map((e) => [e.event, e.data, e.id]),
+    [['end', '{"status":"SUCCESS"}', '0-0']],
+  );
+  const after = await openSse(t, `${base}/invocations/${id}/logs?follow=1`, {
+    ...auth,
+    'last-event-id': '0-0',
+  });
+  await after.ended;
+  t.equal(after.status, 204);
 });
 
 t.test('python: lines stream as they are printed too', async (t) => {
