@@ -157,6 +157,20 @@ class Tee(io.TextIOBase):
 
 capture = Capture()
 live = Live()
+
+
+def _in_forked_child():
+    # A child of the handler (multiprocessing, os.fork) must not stream: its copy of the capture
+    # would be sent again, and a lock the flusher held at the fork would never be released.
+    global _reply_lock
+    _reply_lock = threading.Lock()
+    live.lock = threading.Lock()
+    live.running = threading.Event()
+    live.left = 0
+    live.thread = None
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
 sys.stdout = Tee("stdout")
 sys.stderr = Tee("stderr")
 # Anything writing to fd 1 directly (a child process) goes to stderr, keeping stdout for replies.
