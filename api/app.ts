@@ -26,8 +26,8 @@ import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
-import nodeRoutes from './routes/nodes.ts';
 import logRoutes, { type LogRouteDeps } from './routes/logs.ts';
+import nodeRoutes from './routes/nodes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -163,7 +163,12 @@ export async function buildApp(
   await app.register(nodeRoutes, { store: nodes });
   registerNodeGauges(deps.registry, nodes);
   if (deps.logs)
-    await app.register(logRoutes, { ...deps.logs, queues: deps.queues, registry: deps.registry });
+    await app.register(logRoutes, {
+      nodeExists: async (id) => (await nodes.get(id)) !== undefined,
+      ...deps.logs,
+      queues: deps.queues,
+      registry: deps.registry,
+    });
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,
     queues: deps.queues,

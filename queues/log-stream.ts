@@ -11,9 +11,8 @@ export const LOG_KINDS = ['invocation', 'exec', 'node'] as const;
 export type LogKind = (typeof LOG_KINDS)[number];
 export type LogStreamName = 'stdout' | 'stderr';
 
-/** A node id, like a job id but without BullMQ's reserved names: letters, digits, . _ ~ -. */
-export const NODE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$';
-const NODE_ID = new RegExp(NODE_ID_PATTERN);
+/** What a node's log may be kept under: the UUIDs registration gives, or any id as tame. */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 
 export const logStreamKey = (prefix: string, kind: LogKind, id: string) => `${prefix}:logs:${kind}:${id}`;
 

@@ -24,10 +24,7 @@ export interface LogRouteDeps {
   /** Streams this process serves at once (LIVE_LOGS_MAX_FOLLOWERS); one more is a 503. */
   maxFollowers: number;
   registry: Registry;
-  /**
-   * Does this node exist? The node store is another piece's: until it is wired here, any
-   * syntactically valid id is accepted (its stream is simply empty).
-   */
+  /** Does this node exist (the node store)? Without it, any well-formed id is served. */
   nodeExists?: (id: string) => Promise<boolean>;
   /** Quiet time before a `: ping` comment (and a look at whether the call ended). Default 15 s. */
   heartbeatMs?: number;

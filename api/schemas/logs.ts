@@ -1,16 +1,11 @@
 import { Type } from 'typebox';
 import { STREAM_ID_PATTERN } from '../../queues/log-reader.ts';
-import { NODE_ID_PATTERN } from '../../queues/log-stream.ts';
 import { JobId } from './jobs.ts';
 
 export const InvocationLogParams = Type.Object({ requestId: JobId });
 export const ExecLogParams = Type.Object({ execution_id: JobId });
-export const NodeLogParams = Type.Object({
-  id: Type.String({
-    pattern: NODE_ID_PATTERN,
-    description: 'A node id: letters, digits, . _ ~ - (up to 128).',
-  }),
-});
+// A node's log is under the id registration answered (a UUID), like the node's other routes.
+export { NodeParams as NodeLogParams } from './nodes.ts';
 
 export const LogQuery = Type.Object(
   {

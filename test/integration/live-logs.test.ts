@@ -77,6 +77,25 @@ const invocation = (id: string) =>
     body: r.json(),
   }));
 
+/** A node registered with this gateway (as an agent would), so that its log route answers. */
+async function registerNode(name: string): Promise<string> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/nodes/register',
+    headers: auth,
+    payload: {
+      name,
+      ip: '10.0.0.7',
+      capabilities: { os: 'linux', cpu_count: 2, mem_mb: 2048, disk_mb: 10240 },
+    },
+  });
+  if (res.statusCode !== 200) throw new Error(`register ${name}: ${res.statusCode} ${res.body}`);
+  return res.json().node_id;
+}
+const [n1, n2, n3, n4, n7, n9] = await Promise.all(
+  ['n1', 'n2', 'n3', 'n4', 'n7', 'n9'].map((name) => registerNode(`live-logs-${name}`)),
+);
+
 const metric = async (name: string) => {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -249,7 +268,11 @@ def handler(event, context):
 });
 
 t.test('unknown ids are 404, bad ids 400, errors JSON', async (t) => {
-  for (const url of ['/invocations/no-such-call/logs', '/exec/no-such-exec/logs?follow=1']) {
+  for (const url of [
+    '/invocations/no-such-call/logs',
+    '/exec/no-such-exec/logs?follow=1',
+    '/api/v1/nodes/00000000-0000-4000-8000-000000000000/logs?follow=1',
+  ]) {
     const res = await app.inject({ method: 'GET', url, headers: auth });
     t.equal(res.statusCode, 404, url);
     t.equal(res.json().error, 'not_found');
@@ -265,17 +288,17 @@ t.test('unknown ids are 404, bad ids 400, errors JSON', async (t) => {
   }
   const badResume = await app.inject({
     method: 'GET',
-    url: '/api/v1/nodes/n1/logs',
+    url: `/api/v1/nodes/${n1}/logs`,
     headers: { ...auth, 'last-event-id': 'x\r\nevil' },
   });
   t.equal(badResume.statusCode, 400, 'Last-Event-ID must be a stream id');
-  const head = await app.inject({ method: 'HEAD', url: '/api/v1/nodes/n1/logs?follow=1', headers: auth });
+  const head = await app.inject({ method: 'HEAD', url: `/api/v1/nodes/${n1}/logs?follow=1`, headers: auth });
   t.equal(head.statusCode, 404, 'no HEAD: it would follow with nowhere to write, holding a slot');
 });
 
 t.test('every log route needs a key when API_KEYS is set; SSE is no way around it', async (t) => {
   const id = await invokeAsync('forger');
-  for (const path of [`/invocations/${id}/logs`, '/exec/any-id/logs', '/api/v1/nodes/n1/logs']) {
+  for (const path of [`/invocations/${id}/logs`, '/exec/any-id/logs', `/api/v1/nodes/${n1}/logs`]) {
     for (const query of ['', '?follow=1']) {
       for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic Og==' }] as Array<
         Record<string, string>
@@ -344,13 +367,13 @@ t.test(
 
 t.test('followers are bounded per process: one too many is a 503 with Retry-After', async (t) => {
   const open = await Promise.all(
-    ['n1', 'n2', 'n3'].map((n) => openSse(t, `${base}/api/v1/nodes/${n}/logs?follow=1`, auth)),
+    [n1, n2, n3].map((n) => openSse(t, `${base}/api/v1/nodes/${n}/logs?follow=1`, auth)),
   );
   t.same(
     open.map((s) => s.status),
     [200, 200, 200],
   );
-  const refused = await openSse(t, `${base}/api/v1/nodes/n4/logs?follow=1`, auth);
+  const refused = await openSse(t, `${base}/api/v1/nodes/${n4}/logs?follow=1`, auth);
   await refused.ended;
   t.equal(refused.status, 503);
   t.equal(refused.headers['retry-after'], '5');
@@ -362,7 +385,7 @@ t.test('followers are bounded per process: one too many is a 503 with Retry-Afte
 
   open[0]?.close();
   await waitFor(async () => (await metric('dockhand_log_streams')) === 2, { what: 'a slot to free' });
-  const again = await openSse(t, `${base}/api/v1/nodes/n4/logs`, auth);
+  const again = await openSse(t, `${base}/api/v1/nodes/${n4}/logs`, auth);
   await again.ended;
   t.equal(again.status, 200, 'a freed slot serves the next one');
   for (const s of open) s.close();
@@ -385,21 +408,21 @@ t.test('a node log destination ships pino lines only once it has a node id', asy
   await writer.flush();
   t.same(await redis.keys(`${config.redis.prefix}:logs:node:*`), [], 'no id, nothing kept');
 
-  const sse = await openSse(t, `${base}/api/v1/nodes/node-7/logs?follow=1`, auth);
-  nodeId = 'node-7';
+  const sse = await openSse(t, `${base}/api/v1/nodes/${n7}/logs?follow=1`, auth);
+  nodeId = n7;
   logger.info({ job: 42 }, 'registered');
   const line = JSON.parse(JSON.parse((await sse.next()).data).text);
   t.match(line, { msg: 'registered', job: 42, level: 30 });
   nodeId = '../escape';
   logger.info('an id that is not one');
   logger.info('(the getter may return anything)');
-  nodeId = 'node-7';
+  nodeId = n7;
   logger.warn('back');
   t.match(JSON.parse(JSON.parse((await sse.next()).data).text), { msg: 'back', level: 40 });
   sse.close();
   await waitFor(async () => (await metric('dockhand_log_streams')) === 0, { what: 'the stream to close' });
   t.same(await redis.keys(`${config.redis.prefix}:logs:node:*`), [
-    logStreamKey(config.redis.prefix, 'node', 'node-7'),
+    logStreamKey(config.redis.prefix, 'node', n7 as string),
   ]);
 });
 
@@ -484,7 +507,7 @@ t.test('the bootstraps stop streaming one character past the budget; the writer 
 });
 
 t.test('a follower open at shutdown does not keep the gateway from closing', async (t) => {
-  const sse = await openSse(t, `${base}/api/v1/nodes/n9/logs?follow=1`, auth);
+  const sse = await openSse(t, `${base}/api/v1/nodes/${n9}/logs?follow=1`, auth);
   t.equal(sse.status, 200);
   await running.close();
   await sse.ended;

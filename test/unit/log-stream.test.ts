@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import Fastify from 'fastify';
@@ -184,14 +185,15 @@ t.test('a client that reads nothing for stallMs is dropped, its buffer with it',
   const writer = writerFor();
   // 16 MiB of node log: far more than the kernel's socket buffers hold.
   const line = `${'n'.repeat(8000)}\n`;
-  for (let i = 0; i < 2000; i++) writer.append('node', 'stall', line);
+  const node = randomUUID();
+  for (let i = 0; i < 2000; i++) writer.append('node', node, line);
   await writer.flush();
   const { port } = app.server.address() as { port: number };
   const client = connect(port, '127.0.0.1');
   t.teardown(() => client.destroy());
   await once(client, 'connect');
   client.pause();
-  client.write('GET /api/v1/nodes/stall/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+  client.write(`GET /api/v1/nodes/${node}/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n`);
   const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value;
   await waitFor(async () => (await value('dockhand_log_streams_stalled_total')) === 1, {
     what: 'the stalled client to be dropped',
