@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import t from 'tap';
@@ -8,6 +9,7 @@ import logRoutes from '../../api/routes/logs.ts';
 import { closeRedis, connectRedis, createRedis } from '../../queues/connection.ts';
 import { createLogReader, type LogEntry } from '../../queues/log-reader.ts';
 import { createLogWriter, logStreamKey, STREAM_LIMITS } from '../../queues/log-stream.ts';
+import { FRAME_MARK, FrameChannel } from '../../runtimes/frame-channel.ts';
 import { REDIS_URL, testPrefix, wipePrefix } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -201,3 +203,38 @@ t.test('a client that reads nothing for stallMs is dropped, its buffer with it',
   await waitFor(async () => (await value('dockhand_log_streams')) === 0, { what: 'its slot to free' });
   t.equal(await value('dockhand_log_streams_paused'), 0);
 });
+
+t.test(
+  'the frame channel hands log frames and stray output to the call sink, and keeps no log frame',
+  async (t) => {
+    const channel = new FrameChannel(new PassThrough(), { rawCap: 1024 });
+    const got: Array<[string, string]> = [];
+    const frame = (text: string, stream?: string) =>
+      `${FRAME_MARK}${JSON.stringify({ type: 'log', text, ...(stream ? { stream } : {}) })}\n`;
+    channel.stdout.write(frame('before any call\n'));
+    channel.setOutputSink((text, stream) => got.push([stream, text]));
+    channel.stdout.write(frame('hello\n'));
+    channel.stdout.write(frame('oops\n', 'stderr'));
+    channel.stdout.write('a child wrote this\n');
+    channel.stderr.write('and this on stderr\n');
+    // 64 KiB of log frames: far past the 1 KiB raw cap, and not held, so not counted against it.
+    for (let i = 0; i < 64; i++) channel.stdout.write(frame('x'.repeat(1024)));
+    channel.setOutputSink(undefined);
+    channel.stdout.write(frame('after the call\n'));
+    await new Promise((r) => setImmediate(r));
+    t.same(got.slice(0, 4), [
+      ['stdout', 'hello\n'],
+      ['stderr', 'oops\n'],
+      ['stdout', 'a child wrote this\n'],
+      ['stderr', 'and this on stderr\n'],
+    ]);
+    t.equal(got.length, 4 + 64, 'nothing before the sink was set or after it was unset');
+    t.equal(
+      channel.takeRaw(),
+      'a child wrote this\nand this on stderr\n',
+      'stray output is still the call log',
+    );
+    t.equal(channel.closed, undefined, 'log frames are not output held against the raw cap');
+    t.equal(channel.stats().bufferedBytes, 0);
+  },
+);
