@@ -26,6 +26,7 @@ import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
+import logRoutes, { type LogRouteDeps } from './routes/logs.ts';
 import nodeRoutes from './routes/nodes.ts';
 
 export interface AppDeps {
@@ -50,6 +51,8 @@ export interface AppDeps {
   exec?: Pick<ExecRouteDeps, 'waiter' | 'limits' | 'checkInput'>;
   /** The clock node heartbeats are stamped with and node statuses computed by. Default Date.now. */
   now?: () => number;
+  /** Live logs (GET …/logs): the reader and the per-process follower limit. */
+  logs?: Pick<LogRouteDeps, 'reader' | 'maxFollowers' | 'nodeExists' | 'heartbeatMs' | 'stallMs'>;
 }
 
 /**
@@ -159,6 +162,13 @@ export async function buildApp(
   }
   await app.register(nodeRoutes, { store: nodes });
   registerNodeGauges(deps.registry, nodes);
+  if (deps.logs)
+    await app.register(logRoutes, {
+      nodeExists: async (id) => (await nodes.get(id)) !== undefined,
+      ...deps.logs,
+      queues: deps.queues,
+      registry: deps.registry,
+    });
   await app.register(batchRoutes, {
     enqueue: deps.enqueue,
     queues: deps.queues,

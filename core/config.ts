@@ -219,6 +219,17 @@ const EnvSchema = Type.Object({
   ),
   NODE_AGENT: YesNo,
   WORKER_METRICS_PORT: Port('a port number from 0 (any free port) to 65535', 0),
+  LIVE_LOGS_MAX_CHARS: Type.Integer({
+    minimum: 1024,
+    maximum: 256 * 1024 * 1024,
+    description: 'a whole number of characters from 1024 to 268435456',
+  }),
+  LIVE_LOGS_TTL_SECONDS: Type.Integer({ minimum: 60, description: 'a whole number of seconds, at least 60' }),
+  LIVE_LOGS_MAX_FOLLOWERS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    description: 'a whole number from 1 to 10000',
+  }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -274,6 +285,12 @@ const DEFAULTS = {
   HEARTBEAT_INTERVAL: 30,
   NODE_AGENT: 'yes',
   WORKER_METRICS_PORT: 8001,
+  // What a result's `logs` keeps: streaming costs the call the time to send it (a pipe, then
+  // Redis), so a chatty loop pays for as much as its result carries anyway, not more.
+  LIVE_LOGS_MAX_CHARS: 256 * 1024,
+  // As long as a finished job is kept: its logs can be replayed while its result can be read.
+  LIVE_LOGS_TTL_SECONDS: 86_400,
+  LIVE_LOGS_MAX_FOLLOWERS: 100,
 } as const satisfies Partial<Record<keyof Env, string | number>>;
 
 export interface Config {
@@ -381,6 +398,15 @@ export interface Config {
     agent: boolean;
     /** Where a worker-only process serves /health, /ready and /metrics. */
     workerMetricsPort: number;
+  };
+  /** Output streamed while calls run (GET …/logs?follow=1): Redis streams, docs/live-logs.md. */
+  liveLogs: {
+    /** Characters streamed per invocation or execution (LIVE_LOGS_MAX_CHARS); the rest is cut with a notice. */
+    maxChars: number;
+    /** How long a stream is kept after its last write (LIVE_LOGS_TTL_SECONDS). */
+    ttlSeconds: number;
+    /** Log streams a gateway process serves at once (LIVE_LOGS_MAX_FOLLOWERS); more get 503. */
+    maxFollowers: number;
   };
 }
 
@@ -562,6 +588,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ip: e.NODE_IP,
       agent: yes(e.NODE_AGENT),
       workerMetricsPort: e.WORKER_METRICS_PORT,
+    },
+    liveLogs: {
+      maxChars: e.LIVE_LOGS_MAX_CHARS,
+      ttlSeconds: e.LIVE_LOGS_TTL_SECONDS,
+      maxFollowers: e.LIVE_LOGS_MAX_FOLLOWERS,
     },
   };
 }

@@ -21,6 +21,7 @@ export { NotFoundError } from './errors/not-found-error.ts';
 export { OutputCapError } from './errors/output-cap-error.ts';
 export { ResultWriteError } from './errors/result-write-error.ts';
 export { ServiceNotConfiguredError } from './errors/service-not-configured-error.ts';
+export { StalledClientError } from './errors/stalled-client-error.ts';
 export { TooLargeError } from './errors/too-large-error.ts';
 export { UpstreamError } from './errors/upstream-error.ts';
 export { UpstreamTimeoutError } from './errors/upstream-timeout-error.ts';

@@ -1,4 +1,5 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import type { LogWriter } from '../queues/log-stream.ts';
 import type { ReplyPublisher } from '../queues/reply-path.ts';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
 import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
@@ -17,6 +18,11 @@ export interface FunctionsDeps {
   reply?: ReplyPublisher;
   /** A telemetry copy failed (history, a sink): counted, never the invocation's failure. */
   onTelemetryError?: (sink: string) => void;
+  /**
+   * Live logs (GET /invocations/:requestId/logs): the call's output as it is written, under
+   * its job id, then its end. Queued in memory and batched to Redis: never awaited here.
+   */
+  liveLogs?: Pick<LogWriter, 'append' | 'end'>;
 }
 
 /**
@@ -54,7 +60,17 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     void job.updateProgress(50).catch(() => {});
     const record = resized(stored, job.data.memoryMb);
     const sweep = job.data.source === 'sweep';
-    const invocation = await deps.run(record, stored, { requestId, event, timeoutMs: record.timeoutMs });
+    // Under the job id, which is what the route looks the call up by (a CLI job may carry
+    // another requestId in its payload).
+    const jobId = String(job.id);
+    const live = deps.liveLogs;
+    const invocation = await deps.run(record, stored, {
+      requestId,
+      event,
+      timeoutMs: record.timeoutMs,
+      ...(live ? { onOutput: (text, stream) => live.append('invocation', jobId, text, stream) } : {}),
+    });
+    live?.end('invocation', jobId, invocation.status);
     const rate = await monthlyRate(functionName);
     const autoTuner = advise({
       memoryLimitMb: record.memoryMb,

@@ -12,6 +12,8 @@ import { checkPayloads, type ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
 import { closeRedis, connectRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
+import { createLogReader } from '../queues/log-reader.ts';
+import { createLogWriter, registerLogWriterMetrics } from '../queues/log-stream.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
 import type { QueueName } from '../queues/registry.ts';
@@ -72,6 +74,21 @@ export async function startProcess(
   const health = createHealth({ redis: producer, docker, isShuttingDown: () => shuttingDown });
   registerQueueGauges(registry, queues);
 
+  // Live logs: calls run here append their output; gateways here read it back, each follower
+  // on a connection of its own (its reads block), as many as LIVE_LOGS_MAX_FOLLOWERS.
+  const liveLogs = createLogWriter({
+    redis: producer,
+    prefix: config.redis.prefix,
+    maxCallChars: config.liveLogs.maxChars,
+    ttlSeconds: config.liveLogs.ttlSeconds,
+  });
+  registerLogWriterMetrics(registry, liveLogs);
+  const logReader = createLogReader({
+    redis: producer,
+    prefix: config.redis.prefix,
+    connect: () => connectRedis(createRedis(config.redis.url, 'producer', {}, lifecycle), config.redis.url),
+  });
+
   const logger = pino(options.logger ?? { level: 'silent' });
   const batches = wireBatches({
     config,
@@ -90,6 +107,7 @@ export async function startProcess(
     enqueue,
     gateway: spec.http === 'api',
     worker: works('functions'),
+    liveLogs,
   });
 
   const exec = await wireExec({
@@ -158,6 +176,7 @@ export async function startProcess(
       functions,
       exec: exec.waiter && { waiter: exec.waiter, limits: config.exec, checkInput: checkRequest(config) },
       now: options.now,
+      logs: { reader: logReader, maxFollowers: config.liveLogs.maxFollowers },
     },
     spec.http === 'api' ? 'gateway' : 'ops',
   );
@@ -194,6 +213,8 @@ export async function startProcess(
       await Promise.all(workers.map((w) => w.close()));
       await exec.close();
       await functions.close();
+      // What the last calls printed reaches Redis before its connection closes.
+      await liveLogs.flush();
       await safeFetch.close();
       await queues.close();
       await Promise.all([workerRedis && closeRedis(workerRedis), closeRedis(producer)]);

@@ -43,6 +43,7 @@ export async function describeApi(config: Config): Promise<unknown> {
       waiter: unavailable('the result waiter'),
     },
     exec: { waiter: unavailable('the exec waiter'), limits: config.exec },
+    logs: { reader: unavailable('the log reader'), maxFollowers: 1 },
   };
   const app = await buildApp(deps, 'gateway', { adminUi: false });
   try {

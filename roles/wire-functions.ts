@@ -25,6 +25,7 @@ import {
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
+import type { LogWriter } from '../queues/log-stream.ts';
 import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
 import type { InvocationResult } from '../queues/schemas/functions.ts';
@@ -54,6 +55,8 @@ export async function wireFunctions(deps: {
   gateway: boolean;
   worker: boolean;
   enqueue: Enqueue;
+  /** Where calls' output goes as it is written (live logs). */
+  liveLogs?: LogWriter;
 }) {
   const { config, producer } = deps;
   const prefix = config.redis.prefix;
@@ -163,7 +166,12 @@ export async function wireFunctions(deps: {
       if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
       const run = createInvocationRunner({
         store,
-        invoke: createInvoker({ pool, profiler, maxResultBytes: config.functions.maxResultBytes }),
+        invoke: createInvoker({
+          pool,
+          profiler,
+          maxResultBytes: config.functions.maxResultBytes,
+          liveLogChars: config.liveLogs.maxChars,
+        }),
       });
       processor = createFunctionsProcessor({
         store,
@@ -173,6 +181,7 @@ export async function wireFunctions(deps: {
         reply: createReplyPublisher(producer, prefix),
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
+        liveLogs: deps.liveLogs,
       });
       sweepProcessor = createSweepsProcessor({ store, history, run, closing: () => deps.lifecycle.closing });
       // Gateways answer a sync call 503 at once when no worker's Docker answers.

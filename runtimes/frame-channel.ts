@@ -1,5 +1,6 @@
 import { PassThrough, type Writable } from 'node:stream';
 import { ChannelClosedError, FrameCapError, OutputCapError } from '../core/errors.ts';
+import type { OutputSink } from './sandbox.ts';
 
 /** Marks a reply line from a bootstrap; everything else on stdout is the function's own output. */
 export const FRAME_MARK = '\x1eDH ';
@@ -58,6 +59,7 @@ export class FrameChannel {
   #rawBytes = 0;
   #closed: Error | undefined;
   #seq = 0;
+  #sink: OutputSink | undefined;
 
   constructor(input: Writable, options: FrameChannelOptions = {}) {
     this.#input = input;
@@ -66,7 +68,20 @@ export class FrameChannel {
     this.maxFrameBytes = this.maxResultBytes + FRAME_HEADROOM_BYTES;
     this.stdout.on('data', (chunk: Buffer) => this.#onStdout(chunk));
     this.stderr.setEncoding('utf8');
-    this.stderr.on('data', (chunk: string) => this.#onRaw(chunk));
+    this.stderr.on('data', (chunk: string) => this.#onRaw(chunk, 'stderr'));
+  }
+
+  /** See SandboxChannel.setOutputSink: the invoker sets it for a call and unsets it after. */
+  setOutputSink(sink: OutputSink | undefined): void {
+    this.#sink = sink;
+  }
+
+  #emit(text: string, stream: 'stdout' | 'stderr') {
+    try {
+      this.#sink?.(text, stream);
+    } catch {
+      // A sink is telemetry: its failure is not the channel's.
+    }
   }
 
   /** Bytes held for the line in progress, the most ever held, and bytes searched for a newline. */
@@ -124,10 +139,11 @@ export class FrameChannel {
     else this.#onRaw(`${line.toString('utf8')}\n`);
   }
 
-  #onRaw(text: string) {
+  #onRaw(text: string, stream: 'stdout' | 'stderr' = 'stdout') {
     this.#rawBytes += text.length;
     if (this.#rawBytes > this.rawCap) return this.close(new OutputCapError(this.rawCap));
     this.#raw.push(text);
+    if (this.#sink) this.#emit(text, stream);
   }
 
   #onFrame(json: string) {
@@ -142,6 +158,14 @@ export class FrameChannel {
       const p = this.#pending.get(frame.id);
       this.#pending.delete(frame.id);
       p?.resolve(frame);
+      return;
+    }
+    if (frame.type === 'log') {
+      // What the handler printed, sent as it was written (live logs). Handed on, never kept:
+      // the reply carries the call's logs, so a flood of these holds no memory here; without
+      // a sink (between calls, or a call nobody follows) they are dropped.
+      if (typeof frame.text === 'string')
+        this.#emit(frame.text, frame.stream === 'stderr' ? 'stderr' : 'stdout');
       return;
     }
     const waiter = this.#waiters.findIndex((w) => w.type === frame.type);

@@ -1,6 +1,6 @@
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
 import { DEFAULT_MAX_RESULT_BYTES } from './frame-channel.ts';
-import type { Sandbox } from './sandbox.ts';
+import type { OutputSink, Sandbox } from './sandbox.ts';
 import type { FunctionImage, WarmPool } from './warm-pool.ts';
 
 export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT';
@@ -34,6 +34,11 @@ export interface InvokeRequest {
   requestId: string;
   event: unknown;
   timeoutMs: number;
+  /**
+   * Live logs: output handed over as it is written, while the handler runs. The result's
+   * `logs` are the same as without it.
+   */
+  onOutput?: OutputSink;
 }
 
 export interface InvokerOptions {
@@ -44,6 +49,11 @@ export interface InvokerOptions {
    * before writing, and it is checked again here. Default 6,291,456, Lambda's 6 MB.
    */
   maxResultBytes?: number;
+  /**
+   * Characters of output a bootstrap streams per call when someone listens (LIVE_LOGS_MAX_CHARS);
+   * past it the bootstrap stops sending, so a flood never crosses the pipe. Default 256 Ki.
+   */
+  liveLogChars?: number;
 }
 
 /** Said the same way by both bootstraps (runtimes/node, runtimes/python) and by the host check. */
@@ -81,16 +91,18 @@ type Outcome =
  */
 export function createInvoker(deps: InvokerOptions) {
   const maxResultBytes = deps.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  const liveLogChars = deps.liveLogChars ?? 256 * 1024;
   return async function invoke(fn: FunctionImage, req: InvokeRequest): Promise<Invocation> {
     const lease = await deps.pool.acquire(fn);
     const { sandbox } = lease;
     let healthy = false;
+    if (req.onOutput) sandbox.channel.setOutputSink?.(req.onOutput);
     try {
       await deps.profiler.resetPeak(sandbox.id);
       const before = await deps.profiler.sample(sandbox.id, sandbox.pid);
       const started = performance.now();
       const deadline = Date.now() + req.timeoutMs;
-      const outcome = await race(sandbox, req, fn, deadline, maxResultBytes);
+      const outcome = await race(sandbox, req, fn, deadline, maxResultBytes, req.onOutput ? liveLogChars : 0);
       const durationMs = round(performance.now() - started);
       const after = await deps.profiler.sample(sandbox.id, sandbox.pid);
       const base = {
@@ -105,6 +117,9 @@ export function createInvoker(deps: InvokerOptions) {
       if (outcome.kind === 'frame') {
         const f = outcome.frame;
         const logs = `${(f.logs as string) ?? ''}${raw}`;
+        // A bootstrap that does not stream (an image built before live logs): its logs, late.
+        if (req.onOutput && f.streamed !== true && typeof f.logs === 'string' && f.logs)
+          req.onOutput(f.logs, 'stdout');
         // The bootstrap checked already; this is for one that did not (an older or altered image).
         const bytes = f.ok ? Buffer.byteLength(JSON.stringify(f.result ?? null)) : 0;
         if (bytes > maxResultBytes)
@@ -173,6 +188,8 @@ export function createInvoker(deps: InvokerOptions) {
         logsTruncated: true,
       };
     } finally {
+      // What comes after the reply (a handler's stray timer) is not streamed as this call's.
+      if (req.onOutput) sandbox.channel.setOutputSink?.(undefined);
       deps.pool.release(fn, sandbox, healthy);
     }
   };
@@ -184,6 +201,7 @@ async function race(
   fn: FunctionImage,
   deadline: number,
   maxResultBytes: number,
+  liveLogChars: number,
 ): Promise<Outcome> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<Outcome>((resolve) => {
@@ -196,6 +214,7 @@ async function race(
       event: req.event,
       context: { requestId: req.requestId, functionName: fn.name, memoryLimitInMB: fn.memoryMb, deadline },
       maxResultBytes,
+      ...(liveLogChars > 0 ? { liveLogChars } : {}),
     })
     .then(
       (frame): Outcome => ({ kind: 'frame', frame }),

@@ -46,6 +46,9 @@ export interface SandboxExit {
   oomKilled: boolean;
 }
 
+/** Where a call's output goes as it is written (live logs); never throws. */
+export type OutputSink = (text: string, stream: 'stdout' | 'stderr') => void;
+
 /** The framed stdin/stdout conversation with the process inside (runtimes/frame-channel.ts). */
 export interface SandboxChannel {
   /** The next frame of this type, e.g. the bootstrap's `ready`. */
@@ -54,6 +57,11 @@ export interface SandboxChannel {
   request(message: Omit<Frame, 'id'>): Promise<Frame>;
   /** Unframed output (the handler's own prints) since the last call. */
   takeRaw(): string;
+  /**
+   * Also hands output to `sink` as it arrives, until unset: unframed output (still kept for
+   * takeRaw) and the bootstrap's `log` frames (not kept: the reply carries the call's logs).
+   */
+  setOutputSink?(sink: OutputSink | undefined): void;
   /** Why the channel closed, once it has. */
   readonly closed: Error | undefined;
   /** True when it closed because the sandbox wrote past a cap (the process may still run). */

@@ -34,7 +34,64 @@ const reply = (message) => {
 let logs = [];
 let logBytes = 0;
 let logsTruncated = false;
-const capture = (chunk, encoding, callback) => {
+
+// Live logs: while a call runs, what it prints also goes to the host as it is written, in
+// `log` frames, up to the host's budget for the call (`liveLogChars`; absent: not streamed).
+// One character past the budget is sent so the host knows the output was cut and says so.
+// Pieces are joined per event-loop turn (or every LIVE_FRAME_CHARS) so a chatty loop costs
+// a frame per batch, not per line; a pending batch is sent before the call's reply.
+const LIVE_FRAME_CHARS = 16384;
+let liveLeft = 0;
+let livePending = [];
+let livePendingChars = 0;
+let liveScheduled = false;
+const liveFlush = () => {
+  liveScheduled = false;
+  if (livePending.length === 0) return;
+  const pieces = livePending;
+  livePending = [];
+  livePendingChars = 0;
+  let stream = pieces[0][0];
+  let parts = [];
+  let chars = 0;
+  const send = () => {
+    try {
+      if (parts.length > 0) reply({ type: 'log', stream, text: parts.join('') });
+    } catch {
+      // Printing never throws into the handler; the call's reply will meet the same pipe.
+      liveLeft = 0;
+    }
+    parts = [];
+    chars = 0;
+  };
+  for (const [s, text] of pieces) {
+    if (s !== stream) {
+      send();
+      stream = s;
+    }
+    for (let i = 0; i < text.length; i += LIVE_FRAME_CHARS) {
+      const piece = text.slice(i, i + LIVE_FRAME_CHARS);
+      parts.push(piece);
+      chars += piece.length;
+      if (chars >= LIVE_FRAME_CHARS) send();
+    }
+  }
+  send();
+};
+const liveWrite = (stream, text) => {
+  if (liveLeft <= 0 || text.length === 0) return;
+  const piece = text.length > liveLeft ? text.slice(0, liveLeft) : text;
+  liveLeft -= piece.length;
+  livePending.push([stream, piece]);
+  livePendingChars += piece.length;
+  if (livePendingChars >= LIVE_FRAME_CHARS) liveFlush();
+  else if (!liveScheduled) {
+    liveScheduled = true;
+    setImmediate(liveFlush);
+  }
+};
+
+const captureFor = (stream) => (chunk, encoding, callback) => {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
   if (logBytes + text.length > LOG_CAP) {
     logsTruncated = true;
@@ -45,12 +102,19 @@ const capture = (chunk, encoding, callback) => {
     logs.push(text);
     logBytes += text.length;
   }
+  liveWrite(stream, text);
   const cb = typeof encoding === 'function' ? encoding : callback;
   if (cb) cb();
   return true;
 };
-process.stdout.write = capture;
-process.stderr.write = capture;
+process.stdout.write = captureFor('stdout');
+process.stderr.write = captureFor('stderr');
+
+/** Ends the call's live log: what is pending goes now, nothing after. */
+const liveEnd = () => {
+  liveFlush();
+  liveLeft = 0;
+};
 
 const cut = (text) =>
   typeof text === 'string' && text.length > ERROR_CAP ? `${text.slice(0, ERROR_CAP)} [cut]` : text;
@@ -60,10 +124,12 @@ const describe = (err) =>
     : { errorType: 'Error', errorMessage: cut(String(err)) };
 
 process.on('uncaughtException', (err) => {
+  liveEnd();
   reply({ type: 'fatal', error: describe(err) });
   process.exit(1);
 });
 process.on('unhandledRejection', (err) => {
+  liveEnd();
   reply({ type: 'fatal', error: describe(err) });
   process.exit(1);
 });
@@ -97,6 +163,12 @@ async function invoke(message) {
   logs = [];
   logBytes = 0;
   logsTruncated = false;
+  livePending = [];
+  livePendingChars = 0;
+  const liveBudget = Number(message.liveLogChars) || 0;
+  liveLeft = liveBudget > 0 ? liveBudget + 1 : 0;
+  // Tells the host its logs were streamed, so it does not send them again from the reply.
+  const streamed = liveBudget > 0;
   const ctx = message.context ?? {};
   const context = {
     ...ctx,
@@ -110,6 +182,7 @@ async function invoke(message) {
     const bytes = typeof json === 'string' ? Buffer.byteLength(json) : 0;
     const limit = Number(message.maxResultBytes) || MAX_RESULT_BYTES;
     if (bytes > limit) {
+      liveEnd();
       return reply({
         type: 'result',
         id: message.id,
@@ -120,8 +193,10 @@ async function invoke(message) {
         },
         logs: logs.join(''),
         logsTruncated,
+        streamed,
       });
     }
+    liveEnd();
     reply({
       type: 'result',
       id: message.id,
@@ -129,8 +204,10 @@ async function invoke(message) {
       result: JSON.parse(json),
       logs: logs.join(''),
       logsTruncated,
+      streamed,
     });
   } catch (err) {
+    liveEnd();
     reply({
       type: 'result',
       id: message.id,
@@ -138,6 +215,7 @@ async function invoke(message) {
       error: describe(err),
       logs: logs.join(''),
       logsTruncated,
+      streamed,
     });
   }
 }

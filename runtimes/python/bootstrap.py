@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 
@@ -19,44 +20,159 @@ MAX_RESULT_BYTES = 6 * 1024 * 1024
 ERROR_CAP = 65536
 _out = os.dup(1)
 _stdin = sys.stdin.buffer
+# Replies come from the main thread and the live-log flusher: one line at a time.
+_reply_lock = threading.Lock()
 
 
 def reply(message):
     data = (MARK + json.dumps(message) + "\n").encode("utf-8")
     view = memoryview(data)
-    while view:
-        written = os.write(_out, view)
-        view = view[written:]
+    with _reply_lock:
+        while view:
+            written = os.write(_out, view)
+            view = view[written:]
 
 
-class Capture(io.TextIOBase):
+class Capture:
+    """What the call printed, both streams in order. The reply's logs are its first LOG_CAP
+    characters; the live log reads it too (Live), so a print costs no more than before."""
+
     def __init__(self):
-        self.reset()
+        self.reset(LOG_CAP)
 
-    def reset(self):
+    def reset(self, keep):
         self.parts = []
+        # (index in parts, stream) wherever the stream changes.
+        self.marks = []
+        self.last = None
         self.size = 0
-        self.truncated = False
+        self.keep = keep
+        self.cut = False
 
-    def write(self, text):
-        if self.size + len(text) > LOG_CAP:
-            self.truncated = True
-            room = LOG_CAP - self.size
+    def write(self, text, stream):
+        if stream != self.last:
+            self.marks.append((len(self.parts), stream))
+            self.last = stream
+        if self.size + len(text) > self.keep:
+            self.cut = True
+            room = self.keep - self.size
             if room > 0:
                 self.parts.append(text[:room])
-            self.size = LOG_CAP
+            self.size = self.keep
         else:
             self.parts.append(text)
             self.size += len(text)
-        return len(text)
 
     def value(self):
-        return "".join(self.parts)
+        return "".join(self.parts)[:LOG_CAP]
+
+    @property
+    def truncated(self):
+        return self.cut or self.size > LOG_CAP
+
+
+# Live logs: while a call runs, what it prints also goes to the host as it is written, in
+# `log` frames, up to the host's budget for the call (`liveLogChars`; absent: not streamed).
+# One character past the budget is sent so the host knows the output was cut and says so.
+# A handler here is synchronous, with no event loop to batch on: a flusher thread sends
+# what the capture gained every LIVE_DELAY while a call runs (and at flush() and the
+# call's end), so the handler's prints do no extra work at all.
+LIVE_FRAME_CHARS = 16384
+LIVE_DELAY = 0.02
+
+
+class Live:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = threading.Event()
+        self.left = 0
+        self.sent = 0
+        self.mark = 0
+        self.thread = None
+
+    def start(self, budget):
+        with self.lock:
+            self.left = budget + 1 if budget > 0 else 0
+            self.sent = 0
+            self.mark = 0
+            capture.reset(max(LOG_CAP, self.left))
+        if budget > 0:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="dockhand-live-log", daemon=True)
+                self.thread.start()
+            self.running.set()
+
+    def flush(self):
+        with self.lock:
+            self._flush()
+
+    def end(self):
+        with self.lock:
+            self._flush()
+            self.left = 0
+            self.running.clear()
+
+    def _run(self):
+        while True:
+            self.running.wait()
+            time.sleep(LIVE_DELAY)
+            self.flush()
+
+    def _flush(self):
+        # The handler appends to parts and marks meanwhile (appends only, atomic under the
+        # GIL): what is sent is what was there when counted.
+        parts = capture.parts
+        marks = capture.marks
+        end = len(parts)
+        try:
+            while self.sent < end and self.left > 0:
+                while self.mark + 1 < len(marks) and marks[self.mark + 1][0] <= self.sent:
+                    self.mark += 1
+                stream = marks[self.mark][1] if marks else "stdout"
+                upto = marks[self.mark + 1][0] if self.mark + 1 < len(marks) else end
+                upto = min(max(upto, self.sent + 1), end)
+                text = "".join(parts[self.sent:upto])[: self.left]
+                self.left -= len(text)
+                self.sent = upto
+                for i in range(0, len(text), LIVE_FRAME_CHARS):
+                    reply({"type": "log", "stream": stream, "text": text[i:i + LIVE_FRAME_CHARS]})
+        except OSError:
+            # Printing never raises into the handler; the call's reply will meet the same pipe.
+            self.left = 0
+
+
+class Tee(io.TextIOBase):
+    """sys.stdout or sys.stderr: into the call's log, which the live log reads too."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def write(self, text):
+        capture.write(text, self.name)
+        return len(text)
+
+    def flush(self):
+        live.flush()
 
 
 capture = Capture()
-sys.stdout = capture
-sys.stderr = capture
+live = Live()
+
+
+def _in_forked_child():
+    # A child of the handler (multiprocessing, os.fork) must not stream: its copy of the capture
+    # would be sent again, and a lock the flusher held at the fork would never be released.
+    global _reply_lock
+    _reply_lock = threading.Lock()
+    live.lock = threading.Lock()
+    live.running = threading.Event()
+    live.left = 0
+    live.thread = None
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
+sys.stdout = Tee("stdout")
+sys.stderr = Tee("stderr")
 # Anything writing to fd 1 directly (a child process) goes to stderr, keeping stdout for replies.
 os.dup2(2, 1)
 handler = None
@@ -114,7 +230,10 @@ def load(message):
 
 
 def invoke(message):
-    capture.reset()
+    budget = int(message.get("liveLogChars") or 0)
+    live.start(budget)
+    # Tells the host its logs were streamed, so it does not send them again from the reply.
+    streamed = budget > 0
     try:
         result = handler(message.get("event"), Context(message.get("context") or {}))
         dumped = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
@@ -127,15 +246,18 @@ def invoke(message):
                 "errorMessage": "The result is %d bytes, over the %d-byte limit for a function result; "
                 "put large data in S3/MinIO and return its key instead." % (size, limit),
             }
+            live.end()
             reply({"type": "result", "id": message.get("id"), "ok": False, "error": error,
-                   "logs": capture.value(), "logsTruncated": capture.truncated})
+                   "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
             return
         payload = json.loads(dumped)
+        live.end()
         reply({"type": "result", "id": message.get("id"), "ok": True, "result": payload,
-               "logs": capture.value(), "logsTruncated": capture.truncated})
+               "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
     except BaseException as err:  # a handler's SystemExit is its failure, not the bootstrap's
+        live.end()
         reply({"type": "result", "id": message.get("id"), "ok": False, "error": describe(err),
-               "logs": capture.value(), "logsTruncated": capture.truncated})
+               "logs": capture.value(), "logsTruncated": capture.truncated, "streamed": streamed})
 
 
 reply({"type": "ready", "runtime": "python3", "version": sys.version.split()[0]})
