@@ -11,7 +11,13 @@ import type { Execute } from './exec/run-execution.ts';
  * came while the job was being picked up), and cancel(id), called by whoever hears the cancel
  * channel. The job always completes with a response; how it ended is in the response.
  */
-export function createExecProcessor(deps: { execute: Execute; redis: Redis; prefix: string }) {
+export function createExecProcessor(deps: {
+  execute: Execute;
+  redis: Redis;
+  prefix: string;
+  /** Told how each execution ended (closes its live log). */
+  onEnd?: (id: string, status: string) => void;
+}) {
   const running = new Map<string, AbortController>();
 
   const processor = async (job: Job<ExecJobPayload>): Promise<ExecResponse> => {
@@ -25,7 +31,9 @@ export function createExecProcessor(deps: { execute: Execute; redis: Redis; pref
     try {
       if (await deps.redis.exists(execCancelKey(deps.prefix, id))) controller.abort();
       await job.updateProgress({ state: 'running' }).catch(() => {});
-      return await deps.execute(job.data, controller.signal);
+      const response = await deps.execute(job.data, controller.signal);
+      deps.onEnd?.(id, response.status ?? (response.success ? 'succeeded' : 'failed'));
+      return response;
     } finally {
       running.delete(id);
     }

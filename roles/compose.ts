@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { type LoggerOptions, pino } from 'pino';
+import { type Level, type LoggerOptions, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type App, buildApp } from '../api/app.ts';
 import { listen } from '../api/server.ts';
@@ -15,6 +15,7 @@ import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueu
 import { createLogReader } from '../queues/log-reader.ts';
 import { createLogWriter, registerLogWriterMetrics } from '../queues/log-stream.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
+import { createNodeLogDestination } from '../queues/node-log-destination.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
 import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
@@ -89,7 +90,22 @@ export async function startProcess(
     connect: () => connectRedis(createRedis(config.redis.url, 'producer', {}, lifecycle), config.redis.url),
   });
 
-  const logger = pino(options.logger ?? { level: 'silent' });
+  // A worker's log lines also go to its node's live log (GET /api/v1/nodes/:id/logs), once the
+  // node agent has an id; writer failures are counted by the writer, never logged through here.
+  const node: { id: () => string | undefined } = { id: () => undefined };
+  const logger =
+    options.logger && worksQueues(spec) && config.nodes.agent
+      ? pino(
+          options.logger,
+          pino.multistream([
+            { level: (options.logger.level ?? 'info') as Level, stream: process.stdout },
+            {
+              level: (options.logger.level ?? 'info') as Level,
+              stream: createNodeLogDestination(liveLogs, () => node.id()),
+            },
+          ]),
+        )
+      : pino(options.logger ?? { level: 'silent' });
   const batches = wireBatches({
     config,
     logger: logger.child({ component: 'batches' }),
@@ -114,6 +130,8 @@ export async function startProcess(
     config,
     docker,
     worker: works('exec'),
+    registry,
+    liveLogs,
     producer,
     queues,
     enqueue,
@@ -196,11 +214,16 @@ export async function startProcess(
           (() => {
             const s = pool.stats();
             const generic = Object.values(s.generic).reduce((sum, n) => sum + n, 0);
-            return { idle: generic + s.idleBound, busy: s.busy };
+            const execPool = exec.stats();
+            return {
+              idle: generic + s.idleBound + (execPool?.idle ?? 0),
+              busy: s.busy + (execPool?.busy ?? 0),
+            };
           }),
         apiPort: spec.http === 'api' && url ? Number(new URL(url).port) : undefined,
       })
     : undefined;
+  node.id = () => nodeAgent?.agent.nodeId;
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -2,9 +2,10 @@ import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
 import { createMinioClient } from '../processors/exec/minio-transfer.ts';
-import { createExecution, type ExecServices } from '../processors/exec/run-execution.ts';
+import { createExecution } from '../processors/exec/run-execution.ts';
 import { checkInputPaths } from '../processors/exec/workspace-input.ts';
 import { checkOutputPaths } from '../processors/exec/workspace-output.ts';
 import { createExecProcessor } from '../processors/exec.ts';
@@ -14,10 +15,12 @@ import type { Enqueue } from '../queues/enqueue.ts';
 import { createExecBridge } from '../queues/exec/bridge.ts';
 import { execCancelChannel } from '../queues/exec/state.ts';
 import { createExecWaiter, type ExecWaiter } from '../queues/exec/waiter.ts';
+import type { LogWriter } from '../queues/log-stream.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import type { ExecRequest } from '../queues/schemas/exec.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DEFAULT_INIT_PATH, ExecRunner } from '../runtimes/exec-runner.ts';
+import { type WiredServiceProxy, wireServiceProxy } from './wire-service-proxy.ts';
 
 /** What the gateway and the bridge refuse before queueing: paths that leave the workspace, sizes. */
 export function checkRequest(config: Config) {
@@ -42,8 +45,9 @@ export async function wireExec(deps: {
   gateway: boolean;
   bridge: boolean;
   worker: boolean;
-  /** The service proxy's network and env, where this process runs one. */
-  services?: ExecServices;
+  registry: Registry;
+  /** Output of executions run here, for GET /exec/:id/logs. */
+  liveLogs?: LogWriter;
 }) {
   const { config, producer } = deps;
   const prefix = config.redis.prefix;
@@ -76,6 +80,7 @@ export async function wireExec(deps: {
   await bridge?.start();
 
   let runner: ExecRunner | undefined;
+  let proxy: WiredServiceProxy | undefined;
   let processor: Processor<'exec'> | null = null;
   let active = () => 0;
   if (deps.worker) {
@@ -90,17 +95,32 @@ export async function wireExec(deps: {
     });
     try {
       await runner.start();
+      proxy = await wireServiceProxy({
+        config,
+        docker: deps.docker,
+        registry: deps.registry,
+        logger: deps.logger,
+      }).catch((err: unknown) => {
+        deps.logger.error(
+          { err },
+          'The service proxy could not start (it needs root, iptables and a free SERVICE_PROXY_PORT): executions asking for service_access will fail.',
+        );
+        return undefined;
+      });
+      const liveLogs = deps.liveLogs;
       const exec = createExecProcessor({
         execute: createExecution({
           runner,
           limits: config.exec,
-          services: deps.services,
+          services: proxy?.services,
+          onOutput: liveLogs && ((id, chunk, stream) => liveLogs.append('exec', id, chunk, stream)),
           minio: createMinioClient(config.minio),
           onSkip: (id, path, reason) =>
             deps.logger.warn({ execution_id: id, path, reason }, 'Left out of the MinIO upload.'),
         }),
         redis: producer,
         prefix,
+        onEnd: liveLogs && ((id, status) => liveLogs.end('exec', id, status)),
       });
       // A cancel for an execution this process runs: the flag covers the one not started yet.
       const cancels = connect();
@@ -128,6 +148,7 @@ export async function wireExec(deps: {
     async close() {
       await bridge?.close();
       await runner?.close();
+      await proxy?.close();
       await waiter?.close();
       await Promise.all(connections.map(closeRedis));
     },

@@ -11,6 +11,7 @@ import { ensureExecInit } from '../helpers/exec-init.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { buildLocalImage } from '../helpers/local-images.ts';
 import { S3RVER_CREDENTIALS, startS3Server } from '../helpers/s3-server.ts';
+import { startOpenAiStub } from '../helpers/service-stubs.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 /*
@@ -27,6 +28,8 @@ const PYTHON = process.env.RUNTIME_IMAGE_PYTHON3 ?? 'dockhand-runtime-python3:lo
 const ECHO = buildLocalImage({ tag: 'dockhand-test-echo:local', binaries: ['/bin/echo', '/bin/sleep'] });
 const BUCKET = 'exec-data';
 const { endpoint, s3 } = await startS3Server(t, [BUCKET]);
+const openai = await startOpenAiStub();
+t.teardown(() => openai.close());
 
 const config = testConfig(t, {
   MINIO_ENDPOINT: endpoint,
@@ -34,6 +37,9 @@ const config = testConfig(t, {
   MINIO_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
   MINIO_BUCKET: BUCKET,
   EXEC_MAX_TIMEOUT_SECONDS: '120',
+  OPENAI_BASE_URL: `${openai.url}/v1`,
+  OPENAI_API_KEY: 'sk-test',
+  OPENAI_MODEL: 'gpt-test',
 });
 const running = await startTestRole(t, 'all', config);
 const { app } = running;
@@ -103,6 +109,41 @@ t.test('a script with a MinIO input and minio_upload (README example 2)', async 
   t.same(body.result.minio_objects, [{ object_name: key, size: 15 }]);
   const stored = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   t.equal(await stored.Body?.transformToString(), 'rows,total\n2,7\n');
+});
+
+t.test('an AI call through the service proxy, and nothing else reachable (README example 3)', async (t) => {
+  const script = [
+    'import json, os, socket, urllib.request',
+    "data = json.load(open('/workspace/input/graph_data.json'))",
+    "body = json.dumps({'provider': 'openai', 'prompt': f'Analyze this graph data: {data}'}).encode()",
+    "req = urllib.request.Request(os.environ['AI_SERVICE_URL'] + '/query', data=body, headers={'content-type': 'application/json'})",
+    'answer = json.load(urllib.request.urlopen(req, timeout=30))',
+    "proxy = urllib.parse.urlparse(os.environ['SERVICE_PROXY_URL'])",
+    'def reachable(host, port):',
+    '    try:',
+    '        socket.create_connection((host, port), timeout=10).close()',
+    '        return True',
+    '    except OSError:',
+    '        return False',
+    // Redis and another port on the host, and the internet: refused at once by the firewall.
+    "probes = {'redis': reachable(proxy.hostname, 6379), 'host_port': reachable(proxy.hostname, 22), 'internet': reachable('1.1.1.1', 53)}",
+    "json.dump({'ai': answer, 'reachable': probes}, open('/workspace/output/ai_analysis.json', 'w'))",
+  ].join('\n');
+  const { body } = await post({
+    correlation_id: 'ai-analysis-1',
+    container: { image: PYTHON, command: ['python3', '/workspace/input/ai_analysis.py'] },
+    input: {
+      files: [{ name: 'ai_analysis.py', path: 'ai_analysis.py', content: script }],
+      graph_data: { nodes: [{ id: '1' }], relationships: [] },
+    },
+    output: { expected_files: ['ai_analysis.json'], return_logs: true },
+    service_access: ['ai'],
+  });
+  t.equal(body.success, true, `${body.error} ${body.result?.logs}`);
+  const written = JSON.parse(body.result.output_files[0].content);
+  t.match(written.ai, { provider: 'openai', model: 'gpt-test' });
+  t.match(openai.calls.at(-1)?.body, /Analyze this graph data/);
+  t.same(written.reachable, { redis: false, host_port: false, internet: false });
 });
 
 t.test('a missing expected file is named, and the execution did not succeed', async (t) => {
