@@ -176,6 +176,8 @@ const EnvSchema = Type.Object({
   EXEC_IMAGE_ALLOWLIST: Type.Optional(
     Type.String({ description: 'a comma-separated list of image names, * and ? allowed' }),
   ),
+  EXEC_REQUESTS_CHANNEL: Type.String({ pattern: '^[^\\s]{1,128}$', description: 'a Redis channel name' }),
+  EXEC_RESPONSES_CHANNEL: Type.String({ pattern: '^[^\\s]{1,128}$', description: 'a Redis channel name' }),
   EXEC_WARM_IMAGES: Type.Optional(Type.String({ description: 'a comma-separated list of image names' })),
   EXEC_WARM_PER_IMAGE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
   EXEC_RECENT_IMAGES: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
@@ -265,6 +267,10 @@ const DEFAULTS = {
   SERVICE_PROXY_PORT: 9000,
   SERVICE_PROXY_BODY_LIMIT_BYTES: 1024 * 1024,
   SERVICE_PROXY_TIMEOUT_MS: 60_000,
+  // The Exec Agent's channels. Pub/sub channels are not under QUEUE_PREFIX: two Dockhands on
+  // one Redis both hear every request unless one of them is given other names.
+  EXEC_REQUESTS_CHANNEL: 'exec-requests',
+  EXEC_RESPONSES_CHANNEL: 'exec-responses',
   EXEC_WARM_PER_IMAGE: 1,
   // Images used lately are kept warm too, as OpenFaaS keeps a function's replica after its call.
   EXEC_RECENT_IMAGES: 4,
@@ -358,6 +364,8 @@ export interface Config {
   exec: {
     /** Images that may run (EXEC_IMAGE_ALLOWLIST, globs); empty means any image. */
     imageAllowlist: string[];
+    /** The bridge's channels (EXEC_REQUESTS_CHANNEL, EXEC_RESPONSES_CHANNEL). */
+    channels: { requests: string; responses: string };
     /** Images kept warm from start-up (EXEC_WARM_IMAGES). */
     warmImages: string[];
     /** Ready containers kept per warm image. */
@@ -549,6 +557,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     exec: {
       imageAllowlist: list(e.EXEC_IMAGE_ALLOWLIST),
+      channels: { requests: e.EXEC_REQUESTS_CHANNEL, responses: e.EXEC_RESPONSES_CHANNEL },
       warmImages: list(e.EXEC_WARM_IMAGES),
       warmPerImage: e.EXEC_WARM_PER_IMAGE,
       recentImages: e.EXEC_RECENT_IMAGES,

@@ -13,7 +13,3 @@ export interface FunctionChanged {
   /** The version now current; absent when the function was deleted. */
   version?: string;
 }
-
-/** The Exec Agent's channels (public contract): requests in, responses out, by correlation_id. */
-export const EXEC_REQUESTS_CHANNEL = 'exec-requests';
-export const EXEC_RESPONSES_CHANNEL = 'exec-responses';

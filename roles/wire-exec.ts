@@ -73,6 +73,7 @@ export async function wireExec(deps: {
           waiter,
           limits: config.exec,
           prefix,
+          channels: config.exec.channels,
           log: deps.logger,
           checkRequest: checkRequest(config),
         })

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { coerceError, ValidationError } from '../../core/errors.ts';
-import { EXEC_REQUESTS_CHANNEL, EXEC_RESPONSES_CHANNEL } from '../channels.ts';
 import type { Enqueue } from '../enqueue.ts';
 import type { ExecRequest, ExecResponse } from '../schemas/exec.ts';
 import { failedExecResponse } from './responses.ts';
@@ -27,6 +26,8 @@ export interface ExecBridgeDeps {
   waiter: ExecWaiter;
   limits: ExecLimits;
   prefix: string;
+  /** The Exec Agent's channels: `exec-requests` and `exec-responses` unless configured. */
+  channels: { requests: string; responses: string };
   /** How long an answer is awaited beyond the request's own timeout (time spent queued). */
   queueWaitMs?: number;
   log?: { warn(obj: object, msg: string): void };
@@ -54,12 +55,13 @@ const DAY_MS = 86_400_000;
  * ended (a client publishing again after a lost answer).
  */
 export function createExecBridge(deps: ExecBridgeDeps) {
+  const { channels } = deps;
   const claimKey = (id: string) => `${deps.prefix}:exec:bridge:${id}`;
   const queueWaitMs = deps.queueWaitMs ?? DAY_MS;
   const pending = new Set<Promise<void>>();
 
   const publish = (response: ExecResponse | ChannelError) =>
-    deps.redis.publish(EXEC_RESPONSES_CHANNEL, JSON.stringify(response));
+    deps.redis.publish(channels.responses, JSON.stringify(response));
 
   const refuse = (correlationId: string | null, error: string) =>
     publish({
@@ -121,7 +123,7 @@ export function createExecBridge(deps: ExecBridgeDeps) {
   }
 
   const onMessage = (channel: string, message: string) => {
-    if (channel !== EXEC_REQUESTS_CHANNEL) return;
+    if (channel !== channels.requests) return;
     const task = handle(message)
       .catch((err: unknown) =>
         deps.log?.warn({ err: coerceError(err).message }, 'exec bridge: request not answered'),
@@ -133,12 +135,12 @@ export function createExecBridge(deps: ExecBridgeDeps) {
   return {
     async start(): Promise<void> {
       deps.subscriber.on('message', onMessage);
-      await deps.subscriber.subscribe(EXEC_REQUESTS_CHANNEL);
+      await deps.subscriber.subscribe(channels.requests);
     },
     /** Stops hearing requests; answers already awaited are dropped with the waiter's close. */
     async close(): Promise<void> {
       deps.subscriber.off('message', onMessage);
-      await deps.subscriber.unsubscribe(EXEC_REQUESTS_CHANNEL).catch(() => {});
+      await deps.subscriber.unsubscribe(channels.requests).catch(() => {});
     },
     /** Requests still being handled (tests). */
     inFlight: () => pending.size,

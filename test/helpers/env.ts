@@ -18,15 +18,19 @@ export const testPrefix = () => `t${randomBytes(5).toString('hex')}`;
  * DATA_DIR passed in belongs to the caller.
  */
 export function testEnv(t: Test, overrides: Record<string, string> = {}): Record<string, string> {
+  const queuePrefix = overrides.QUEUE_PREFIX ?? testPrefix();
   const env: Record<string, string> = {
     REDIS_URL,
-    QUEUE_PREFIX: overrides.QUEUE_PREFIX ?? testPrefix(),
+    QUEUE_PREFIX: queuePrefix,
     PORT: '3000',
     // A worker that listens takes any free port, never another test's (or a helper's) 8001.
     WORKER_METRICS_PORT: '0',
     LOG_LEVEL: 'silent',
     // No warm containers unless a test is about functions: the pool costs ~0.3 s to fill.
     POOL_MIN_IDLE: '0',
+    // Pub/sub channels are not under the prefix: each test's bridge gets channels of its own.
+    EXEC_REQUESTS_CHANNEL: `${queuePrefix}:exec-requests`,
+    EXEC_RESPONSES_CHANNEL: `${queuePrefix}:exec-responses`,
     // Runtime images built under other tags (a second checkout changing a bootstrap builds its
     // own with `RUNTIME_IMAGE_NODE20=... scripts/build-runtime-images.sh`, leaving :local alone).
     ...pickEnv('RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3'),

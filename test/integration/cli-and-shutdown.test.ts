@@ -7,34 +7,15 @@ import t from 'tap';
 import { REDIS_URL, startTestRole, testConfig, testEnv } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { CLI, runCli } from '../helpers/run-cli.ts';
 import { startTargetServer } from '../helpers/target-server.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
 leakCheck(t);
-const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 const target = await startTargetServer();
 t.teardown(() => target.close());
 
-function run(args: string[], env: Record<string, string>, stdin?: string) {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdin.end(stdin ?? '');
-  return {
-    child,
-    done: once(child, 'exit').then(([code]) => ({ code: code as number, stdout, stderr })),
-    output: () => stdout,
-  };
-}
+const run = runCli;
 
 /** Teardown for a worker a failed test may leave running: kill it and wait until it is gone. */
 async function killIfRunning(child: ChildProcess): Promise<void> {

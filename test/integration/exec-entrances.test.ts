@@ -5,11 +5,11 @@ import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { Config } from '../../core/config.ts';
-import { EXEC_REQUESTS_CHANNEL, EXEC_RESPONSES_CHANNEL } from '../../queues/channels.ts';
 import { executionIdForCorrelation } from '../../queues/exec/submission.ts';
 import type { ExecJobPayload, ExecResponse } from '../../queues/schemas/exec.ts';
 import { REDIS_URL, startTestRole, testConfig, testEnv } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
+import { runCli } from '../helpers/run-cli.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -63,7 +63,7 @@ function standInWorker(t: Test, config: Config, gate?: Promise<void>) {
 }
 
 /** A client of the Exec Agent's channels, as its users have: PUBLISH and SUBSCRIBE. */
-async function channelClient(t: Test) {
+async function channelClient(t: Test, config: Config) {
   const sub = new Redis(REDIS_URL);
   const pub = new Redis(REDIS_URL);
   t.teardown(() => {
@@ -72,8 +72,8 @@ async function channelClient(t: Test) {
   });
   const heard: Array<Record<string, unknown>> = [];
   sub.on('message', (_c: string, m: string) => heard.push(JSON.parse(m)));
-  await sub.subscribe(EXEC_RESPONSES_CHANNEL);
-  return { heard, publish: (message: string) => pub.publish(EXEC_REQUESTS_CHANNEL, message) };
+  await sub.subscribe(config.exec.channels.responses);
+  return { heard, publish: (message: string) => pub.publish(config.exec.channels.requests, message) };
 }
 
 t.test('POST /exec queues the request with its priority; GET says queued; DELETE cancels it', async (t) => {
@@ -157,7 +157,7 @@ t.test('the bridge: every message on exec-requests is answered on exec-responses
   const config = testConfig(t);
   await startTestRole(t, 'bridge', config);
   const queue = execQueue(t, config);
-  const client = await channelClient(t);
+  const client = await channelClient(t, config);
 
   await client.publish('{not json');
   await client.publish(JSON.stringify({ correlation_id: 'bad-1', container: { command: ['true'] } }));
@@ -203,22 +203,9 @@ t.test('dockhand enqueue exec takes the Exec Agent request as its users write it
   standInWorker(t, config);
   const file = path.join(tempDir(t, 'req'), 'request.json');
   await writeFile(file, JSON.stringify({ correlation_id: 'cli-1', ...alpine }));
-  const cli = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
-  const child = spawn(process.execPath, [cli, 'enqueue', 'exec', file, '--wait'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.equal(code, 0, err);
-  const [id, ...rest] = out.split('\n');
+  const { code, stdout, stderr } = await runCli(['enqueue', 'exec', file, '--wait'], env).done;
+  t.equal(code, 0, stderr);
+  const [id, ...rest] = stdout.split('\n');
   const response = JSON.parse(rest.join('\n'));
   t.match(response, { correlation_id: 'cli-1', success: true, execution_id: id });
 });

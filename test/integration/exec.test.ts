@@ -5,7 +5,6 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { EXEC_REQUESTS_CHANNEL, EXEC_RESPONSES_CHANNEL } from '../../queues/channels.ts';
 import { REDIS_URL, startTestRole, testConfig } from '../helpers/env.ts';
 import { ensureExecInit } from '../helpers/exec-init.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
@@ -205,7 +204,7 @@ t.test("the README's redis-cli PUBLISH test, answered on exec-responses", async 
   t.teardown(() => subscriber.disconnect());
   const heard: Array<Record<string, unknown>> = [];
   subscriber.on('message', (_c: string, m: string) => heard.push(JSON.parse(m)));
-  await subscriber.subscribe(EXEC_RESPONSES_CHANNEL);
+  await subscriber.subscribe(config.exec.channels.responses);
   const url = new URL(REDIS_URL);
   const request = JSON.stringify({
     correlation_id: 'test-1',
@@ -219,7 +218,7 @@ t.test("the README's redis-cli PUBLISH test, answered on exec-responses", async 
     '-p',
     url.port || '6379',
     'PUBLISH',
-    EXEC_REQUESTS_CHANNEL,
+    config.exec.channels.requests,
     request,
   ]);
   t.equal(await new Promise((resolve) => cli.on('close', resolve)), 0);

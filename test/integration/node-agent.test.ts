@@ -19,10 +19,10 @@ import { startControlPlaneStub } from '../helpers/control-plane-stub.ts';
 import { REDIS_URL, startTestRole, testConfig, testEnv } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { CLI, runCli } from '../helpers/run-cli.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 leakCheck(t);
-const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 const TOKEN = 'registration-token-0123456789';
 const silent = pino({ level: 'silent' });
 /** GPU detection is the unit tests' business; here it must not depend on the machine. */
@@ -298,26 +298,7 @@ t.test('a worker without CONTROL_PLANE_URL and without an API runs no agent', as
   );
 });
 
-function run(args: string[], env: Record<string, string>) {
-  // Asynchronously: spawnSync would block this process's stub server until the child exits.
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return {
-    child,
-    done: once(child, 'exit').then(([code]) => ({ code: code as number, stdout, stderr })),
-    stdout: () => stdout,
-  };
-}
+const run = runCli;
 
 t.test('`dockhand agent` runs without Redis and Docker and stops cleanly on SIGTERM', async (t) => {
   const stub = await startControlPlaneStub(t, { heartbeatInterval: 1 });
