@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { createMinioClient } from '../processors/exec/minio-transfer.ts';
 import { createExecution } from '../processors/exec/run-execution.ts';
 import { checkInputPaths } from '../processors/exec/workspace-input.ts';
@@ -130,9 +131,12 @@ export async function wireExec(deps: {
       processor = exec.processor;
       active = exec.active;
     } catch (err) {
+      // A missing init helper says what to build; only an error we cannot name blames Docker.
       deps.logger.error(
         { err },
-        'Docker is not reachable: this worker runs no exec requests (start dockerd or set DOCKER_HOST); other queues run.',
+        err instanceof ConfigError
+          ? `This worker runs no exec requests: ${err.message} Other queues run.`
+          : 'Docker is not reachable: this worker runs no exec requests (start dockerd or set DOCKER_HOST); other queues run.',
       );
       await runner.close().catch(() => {});
       runner = undefined;
