@@ -26,7 +26,12 @@ export const NodeCapabilities = Type.Object(
     os: Type.String({ minLength: 1, maxLength: 64, description: 'linux, windows, darwin, …' }),
     cpu_count: Type.Integer({ minimum: 0, maximum: 65536, description: 'CPU cores.' }),
     mem_mb: Type.Number({ minimum: 0, description: 'Total memory, MB.' }),
-    disk_mb: Type.Number({ minimum: 0, description: 'Total disk, MB.' }),
+    disk_mb: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description: 'Total disk, MB (optional: some versions of the old agent did not send it).',
+      }),
+    ),
     gpus: Type.Optional(Type.Array(Gpu, { maxItems: 64, default: [], description: 'Default none.' })),
   },
   { additionalProperties: true, description: 'What the node has; extra fields are kept as sent.' },
