@@ -78,6 +78,13 @@ t.test('python data analysis with graph data (README example 1)', async (t) => {
   t.match(body.result.metadata, { execution_time: /^[0-9.]+s$/, image: PYTHON, logs_truncated: false });
   t.type(body.result.metadata.peak_memory_mb, 'number');
   t.match(body.duration, /^[0-9.]+s$/);
+
+  // The same output, replayed from the live log (GET …/logs?follow=1 streams it while it runs).
+  const logs = await app.inject({ method: 'GET', url: `/exec/${body.execution_id}/logs` });
+  t.equal(logs.statusCode, 200);
+  t.match(logs.headers['content-type'], /text\/event-stream/);
+  t.match(logs.body, /event: log\n[\s\S]*analysed/);
+  t.match(logs.body, /event: end\ndata: .*succeeded/);
 });
 
 t.test('a script with a MinIO input and minio_upload (README example 2)', async (t) => {
