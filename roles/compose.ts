@@ -17,8 +17,10 @@ import { createLogWriter, registerLogWriterMetrics } from '../queues/log-stream.
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createNodeLogDestination } from '../queues/node-log-destination.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
+import { registerRedisMemoryGauges } from '../queues/redis-metrics.ts';
 import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
+import { registerWorkerGauges } from '../queues/worker-metrics.ts';
 import { createDocker } from './docker-client.ts';
 import { httpPort, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
@@ -74,6 +76,8 @@ export async function startProcess(
   let shuttingDown = false;
   const health = createHealth({ redis: producer, docker, isShuttingDown: () => shuttingDown });
   registerQueueGauges(registry, queues);
+  registerWorkerGauges(registry, { redis: producer, prefix: config.redis.prefix });
+  registerRedisMemoryGauges(registry, producer);
 
   // Live logs: calls run here append their output; gateways here read it back, each follower
   // on a connection of its own (its reads block), as many as LIVE_LOGS_MAX_FOLLOWERS.

@@ -79,3 +79,19 @@ if ! static_libc; then
   apt_install gcc libc6-dev || die "gcc and a static libc (Debian's libc6-dev) are needed to build .build/dh-init; install them."
 fi
 bash scripts/build-exec-init.sh
+
+# 6. promtool (Debian's prometheus package), for the test that checks docker/prometheus/ and the
+# Grafana dashboard's queries; not needed to run Dockhand, so `npm start` skips it and a failed
+# install only warns. Only the tool is wanted: where no policy-rc.d holds it back, the package
+# starts a Prometheus server at install, which is stopped again here.
+if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v promtool >/dev/null 2>&1; then
+  say "installing prometheus from Debian (for promtool)"
+  if apt_install prometheus; then
+    if [ -f /run/prometheus/prometheus.pid ]; then
+      as_root start-stop-daemon --stop --quiet --oknodo --remove-pidfile \
+        --pidfile /run/prometheus/prometheus.pid --exec /usr/bin/prometheus || true
+    fi
+  else
+    say "promtool could not be installed (needs root and apt): test/integration/dashboards.test.ts will fail."
+  fi
+fi
