@@ -79,3 +79,10 @@ if ! static_libc; then
   apt_install gcc libc6-dev || die "gcc and a static libc (Debian's libc6-dev) are needed to build .build/dh-init; install them."
 fi
 bash scripts/build-exec-init.sh
+
+# 6. Debian's docker-compose (1.29), for docker/compose.yml and its test (skipped without it).
+if ! command -v docker-compose >/dev/null 2>&1; then
+  say "installing docker-compose from Debian"
+  apt_install docker-compose \
+    || say "docker-compose could not be installed (needs root and apt); the compose test will be skipped."
+fi
