@@ -86,6 +86,7 @@ async function composeSuite() {
     COMPOSE_PROJECT_NAME: project,
     DOCKHAND_HOSTNAME_PREFIX: project,
     DOCKHAND_DATA_DIR: dataDir,
+    DOCKHAND_BIND: '127.0.0.1',
     DOCKHAND_PORT: String(port),
     DOCKHAND_REDIS_PORT: String(redisPort),
     DOCKHAND_WORKER_1_PORT: String(worker1Port),
