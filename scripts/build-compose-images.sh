@@ -34,11 +34,15 @@ new_context() { # under .build, on the checkout's filesystem, so node_modules ca
 
 build_context() { # build_context IMAGE SUM DOCKERFILE_BODY
   printf 'FROM scratch\n%s\nLABEL %s="%s"\n' "$3" "$LABEL" "$2" >"$ctx/Dockerfile"
+  local old; old=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)
   DOCKER_BUILDKIT=0 docker build -q -t "$1" "$ctx" >/dev/null 2>"$ctx.log" || {
     cat "$ctx.log" >&2; rm -f "$ctx.log"
     die "could not build $1 (docker build failed)."
   }
   rm -f "$ctx.log"
+  # The build it replaces would stay as an untagged image at every change; a container still
+  # running it keeps it (and this removal fails quietly).
+  [ -z "$old" ] || [ "$old" = "$(docker image inspect -f '{{.Id}}' "$1")" ] || docker rmi "$old" >/dev/null 2>&1 || true
 }
 
 # The checkout's parts that run (the Dockerfile's COPY lines), and the packages of `npm ls
