@@ -200,6 +200,9 @@ const EnvSchema = Type.Object({
   }),
   EXEC_READONLY_ROOTFS: YesNo,
   EXEC_PIDS_LIMIT: Type.Integer({ minimum: 8, description: 'a whole number, at least 8' }),
+  EXEC_INIT_PATH: Type.Optional(
+    Type.String({ pattern: '^/', description: 'an absolute path on the Docker host' }),
+  ),
   EXEC_REGISTRY_SERVER: Type.Optional(Type.String({ minLength: 1, description: 'a registry host name' })),
   EXEC_REGISTRY_USERNAME: Type.Optional(Type.String()),
   EXEC_REGISTRY_PASSWORD: Type.Optional(Type.String()),
@@ -393,6 +396,11 @@ export interface Config {
     pidsLimit: number;
     /** Where workspaces are made: DATA_DIR/exec. */
     workspaceDir: string;
+    /**
+     * EXEC_INIT_PATH: where dh-init is bound from, a path the Docker engine resolves on its host.
+     * A worker copies its own dh-init there at start; unset, the built one is bound where it is.
+     */
+    initPath?: string;
     registryAuth?: { serveraddress: string; username?: string; password?: string };
   };
   serviceProxy: { port: number; dataServiceUrl?: string; bodyLimitBytes: number; timeoutMs: number };
@@ -575,6 +583,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       readonlyRootfs: yes(e.EXEC_READONLY_ROOTFS),
       pidsLimit: e.EXEC_PIDS_LIMIT,
       workspaceDir: path.join(dataDir, 'exec'),
+      initPath: e.EXEC_INIT_PATH && path.resolve(e.EXEC_INIT_PATH),
       registryAuth: e.EXEC_REGISTRY_SERVER
         ? {
             serveraddress: e.EXEC_REGISTRY_SERVER,

@@ -6,27 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { echo "prepare: $*" >&2; }
-die() { echo "dockhand: $*" >&2; exit 1; }
-
-copy_with_libs() { # copy_with_libs ROOT FILE...: each file and every library ldd lists for it
-  local root=$1; shift
-  for f in "$@"; do
-    mkdir -p "$root$(dirname "$f")"
-    cp -L "$f" "$root$f"
-    ldd "$f" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
-      [ -e "$root$lib" ] && continue
-      mkdir -p "$root$(dirname "$lib")"
-      cp -L "$lib" "$root$lib"
-    done
-  done
-}
+# say, die, copy_with_libs, node_rootfs, image_label
+source scripts/image-kit.sh
 
 build() { # build NAME BOOTSTRAP ROOTFS_FN
   local image=$1 bootstrap=$2 fill=$3
   local sha; sha=$(sha256sum "$bootstrap" | cut -c1-16)
-  local have; have=$(docker image inspect -f '{{ index .Config.Labels "dockhand.bootstrap" }}' "$image" 2>/dev/null || true)
-  [ "$have" = "$sha" ] && return 0
+  [ "$(image_label "$image" dockhand.bootstrap)" = "$sha" ] && return 0
   say "building runtime image $image"
   local ctx; ctx=$(mktemp -d)
   trap 'rm -rf "$ctx"' RETURN
@@ -42,12 +28,6 @@ ENV HOME=/tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin
 LABEL dockhand.bootstrap="$sha" dockhand.runtime="$image"
 DOCKERFILE
   DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" >/dev/null 2>&1 || die "could not build $image (docker build failed)."
-}
-
-node_rootfs() {
-  local node; node=$(readlink -f "$(command -v node)")
-  copy_with_libs "$1" "$node"
-  [ "$node" = /usr/bin/node ] || { mkdir -p "$1/usr/bin"; ln -sf "$node" "$1/usr/bin/node"; }
 }
 
 python_rootfs() {

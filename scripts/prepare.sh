@@ -95,3 +95,10 @@ if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v promtool >/dev/nul
     say "promtool could not be installed (needs root and apt): test/integration/dashboards.test.ts will fail."
   fi
 fi
+
+# 7. Debian's docker-compose (1.29), for docker/compose.yml's test (skipped without it); `npm start` needs none.
+if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v docker-compose >/dev/null 2>&1; then
+  say "installing docker-compose from Debian"
+  apt_install docker-compose \
+    || say "docker-compose could not be installed (needs root and apt); the compose test will be skipped."
+fi

@@ -32,8 +32,13 @@ export function failureSentence(job: Pick<Job, 'failedReason'>): string {
   return job.failedReason?.trim() || NO_FAILURE_REASON;
 }
 
-export async function describeJob(job: Job): Promise<Static<typeof JobView>> {
-  const status = toStatus(await job.getState());
+/**
+ * `state` must be read before `job`: a finished job stays finished, so a job read after a
+ * `completed` state carries its result. Read the other way round, a job finishing in between
+ * showed `succeeded` without a result, and a client polling for it stopped there.
+ */
+export function describeJob(job: Job, state: JobState | 'unknown'): Static<typeof JobView> {
+  const status = toStatus(state);
   const view: Static<typeof JobView> = {
     id: String(job.id),
     status,
@@ -78,9 +83,11 @@ export default async function jobRoutes(base: FastifyInstance, deps: { enqueue: 
     },
     async (request) => {
       const { id } = request.params;
-      const job = await deps.queues['http-jobs'].getJob(id);
+      const queue = deps.queues['http-jobs'];
+      const state = await queue.getJobState(id);
+      const job = await queue.getJob(id);
       if (!job) throw new NotFoundError(`No HTTP job ${id}; finished jobs are kept for 24 hours.`);
-      return describeJob(job);
+      return describeJob(job, state);
     },
   );
 }
