@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { hostname } from 'node:os';
@@ -445,3 +446,44 @@ t.test(
     }
   },
 );
+
+t.test('a deeply nested graph_update.json is left out, so no client chokes on the response', async (t) => {
+  // Before: JSON.parse took any depth. 2,000 levels went out to every exec-responses subscriber,
+  // where Python's json (the Exec Agent's clients) raises RecursionError; a million levels made
+  // BullMQ's JSON.stringify overflow, turning a successful run into a failed one.
+  for (const depth of [2000, 1_000_000]) {
+    const res = await post(app, {
+      container: {
+        image: PYTHON,
+        command: py(
+          `open('/workspace/output/graph_update.json', 'w').write('[' * ${depth} + ']' * ${depth})`,
+        ),
+      },
+      output: { graph_update: true },
+    });
+    t.equal(res.body.success, true, `${depth} levels: the run succeeded (${res.body.error ?? ''})`);
+    t.equal(res.body.result.graph_update, null, `${depth} levels: not returned`);
+    t.equal(
+      res.body.result.metadata.graph_update_error,
+      'output/graph_update.json is nested deeper than 64 levels.',
+    );
+    const stored = await app.inject({ method: 'GET', url: `/exec/${res.body.execution_id}` });
+    const parsed = spawnSync('python3', ['-c', 'import json, sys; json.load(sys.stdin)'], {
+      input: stored.body,
+      encoding: 'utf8',
+    });
+    t.equal(
+      parsed.status,
+      0,
+      `a Python client reads the response (${parsed.stderr.trim().split('\n').at(-1)})`,
+    );
+  }
+  const fine = await post(app, {
+    container: {
+      image: PYTHON,
+      command: py(`open('/workspace/output/graph_update.json', 'w').write('[' * 64 + ']' * 64)`),
+    },
+    output: { graph_update: true },
+  });
+  t.equal(JSON.stringify(fine.body.result.graph_update).length, 128, '64 levels are returned');
+});
