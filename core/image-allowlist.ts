@@ -8,14 +8,25 @@
  * but `/`: `python:*` allows every python tag and `ghcr.io/acme/*` every image directly under
  * acme, but never `pythonista/x` nor `ghcr.io/acme/team/x` (`ghcr.io/acme/**` does). A pattern
  * without tag or digest allows every tag and digest of that repository. An empty list allows
- * any image.
+ * any image; any other list refuses references the engine reads as image ids.
  */
 export function imageAllowed(image: string, allowlist: readonly string[]): boolean {
   if (allowlist.length === 0) return true;
+  if (namesAnImageId(image)) return false;
   const ref = normalizeImage(image);
   if (ref === undefined) return false;
   // Patterns come from a comma-separated list: spaces around them are the list's, not theirs.
   return allowlist.some((pattern) => matches(ref, pattern.trim()));
+}
+
+/**
+ * The engine takes `sha256:<hex>` and a bare hex string it knows no repository by as an image
+ * id (or a prefix of one), whatever repository that image belongs to: `2e97e03a` or
+ * `sha256:2e97…` would run a local image under a pattern such as `*`. Such a reference names no
+ * repository, so no pattern can allow it.
+ */
+function namesAnImageId(image: string): boolean {
+  return /^sha256:/i.test(image) || /^[0-9a-f]+$/i.test(image);
 }
 
 interface ImageRef {
@@ -26,6 +37,29 @@ interface ImageRef {
 }
 
 const DOCKER_HUB = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\//;
+const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
+/**
+ * The registry the engine pulls a reference from: its first part when that looks like a host
+ * (a dot, a port, or `localhost`), else Docker Hub (`docker.io`, whatever alias named it).
+ */
+export function registryOf(image: string): string {
+  const slash = image.indexOf('/');
+  const first = slash > 0 ? image.slice(0, slash) : '';
+  const host = first && (/[.:]/.test(first) || first === 'localhost') ? first.toLowerCase() : 'docker.io';
+  return DOCKER_HUB_HOSTS.has(host) ? 'docker.io' : host;
+}
+
+/** A registry server as an operator writes it (`https://registry.acme:5000/v2/`), as registryOf names it. */
+export function registryHost(server: string): string {
+  const host = (
+    server
+      .trim()
+      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+      .split('/')[0] ?? ''
+  ).toLowerCase();
+  return DOCKER_HUB_HOSTS.has(host) ? 'docker.io' : host;
+}
 
 /** Splits a reference into repository and tag/digest, Docker Hub's implied parts removed. */
 export function normalizeImage(image: string): ImageRef | undefined {

@@ -12,8 +12,12 @@ export type LogEntry =
   | { id: string; type: 'log'; stream: LogStreamName; text: string; ts: number }
   | { id: string; type: 'end'; status: string; ts: number };
 
-/** A Redis stream entry id, as a client may send it back (Last-Event-ID). */
-export const STREAM_ID_PATTERN = '^[0-9]{1,20}-[0-9]{1,20}$';
+/**
+ * A Redis stream entry id, as a client may send it back (Last-Event-ID). Each part is a 64-bit
+ * number to Redis, which answers an error for more (a 500, or a stream cut at once, before
+ * this was bounded); 15 digits hold any millisecond clock for 30,000 years and never overflow.
+ */
+export const STREAM_ID_PATTERN = '^[0-9]{1,15}-[0-9]{1,15}$';
 const STREAM_ID = new RegExp(STREAM_ID_PATTERN);
 
 type RawEntry = [id: string, fields: string[]];

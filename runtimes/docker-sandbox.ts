@@ -15,6 +15,12 @@ export const OWNER_LABEL = 'dockhand.owner';
 /** What a container is for (`function`, `exec`): a process sweeps only its own kind while alive. */
 export const KIND_LABEL = 'dockhand.kind';
 const MiB = 1024 * 1024;
+/**
+ * Killed, and its anonymous volumes with it: an image's VOLUME lines give every container a
+ * writable volume on the engine's disk (read-only root or not), which a plain removal leaves
+ * behind for good. Exec runs any image, so each run would leave one, filled as it pleased.
+ */
+const REMOVAL = { force: true, v: true } as const;
 
 /** Lambda's ratio: 1,769 MB buys one vCPU. Floored so a small function can still start its runtime. */
 export function cpuForMemory(memoryMb: number, hostCpus = cpus().length): number {
@@ -57,7 +63,7 @@ export class DockerSandbox implements Sandbox {
     this.#removed ??= (async () => {
       this.channel.close();
       // Already gone (removed by a leftover sweep or the daemon): destroyed either way.
-      await this.#container.remove({ force: true }).catch(() => {});
+      await this.#container.remove(REMOVAL).catch(() => {});
     })();
     return this.#removed;
   }
@@ -118,7 +124,7 @@ export class AttachedContainer {
   destroy(): Promise<void> {
     this.#removed ??= (async () => {
       (this.stdin as unknown as { destroy?: () => void }).destroy?.();
-      await this.#container.remove({ force: true }).catch(() => {});
+      await this.#container.remove(REMOVAL).catch(() => {});
     })();
     return this.#removed;
   }
@@ -229,7 +235,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       const info = await container.inspect();
       return new DockerSandbox(container, framed, exited, info.State.Pid, spec.memoryMb);
     } catch (err) {
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVAL).catch(() => {});
       throw err;
     }
   }
@@ -274,7 +280,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       await container.start();
     } catch (err) {
       // The create's own error is what the caller needs; removal is best effort.
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove(REMOVAL).catch(() => {});
       throw err;
     }
     const wait = (beforeInspect?: () => void): Promise<SandboxExit> =>
@@ -311,7 +317,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       stale.map((c) =>
         this.#docker
           .getContainer(c.Id)
-          .remove({ force: true })
+          .remove(REMOVAL)
           // Removed meanwhile by another sweep: the goal is reached.
           .catch(() => {}),
       ),

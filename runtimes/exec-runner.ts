@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.ts';
 import { ConfigError, ImageUnavailableError, ValidationError } from '../core/errors.ts';
-import { normalizeImage } from '../core/image-allowlist.ts';
+import { normalizeImage, registryHost, registryOf } from '../core/image-allowlist.ts';
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
 import { type AttachedContainer, DockerSandboxDriver } from './docker-sandbox.ts';
 import { encodeRunSpec, newNonce } from './exec-init/run-spec.ts';
@@ -299,7 +299,7 @@ export class ExecRunner {
     try {
       const stream = (await this.#docker.createImage({
         fromImage,
-        authconfig: this.#config.registryAuth,
+        authconfig: this.#registryAuthFor(image),
         abortSignal: signal,
       })) as NodeJS.ReadableStream;
       await new Promise<void>((resolve, reject) => {
@@ -320,6 +320,16 @@ export class ExecRunner {
       throw new ImageUnavailableError(image, why, err);
     }
     if (lastError) throw new ImageUnavailableError(image, sentence(lastError));
+  }
+
+  /**
+   * EXEC_REGISTRY_* credentials, only for an image of EXEC_REGISTRY_SERVER: the engine hands
+   * whatever credentials it is given to whichever registry the reference names, so a request
+   * for `attacker.example/x` would otherwise send them to the attacker.
+   */
+  #registryAuthFor(image: string): Config['exec']['registryAuth'] {
+    const auth = this.#config.registryAuth;
+    return auth && registryOf(image) === registryHost(auth.serveraddress) ? auth : undefined;
   }
 
   // --- the warm pool ---

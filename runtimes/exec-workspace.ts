@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { errorCode } from '../core/errors.ts';
 import { processAlive } from './docker-sandbox.ts';
 
 /**
@@ -44,8 +45,43 @@ export async function removeWorkspace(dir: string): Promise<boolean> {
   try {
     await rm(dir, { recursive: true, force: true, maxRetries: 2 });
     return true;
+  } catch (err) {
+    // fs.rm names every entry by its full path, so a tree deeper than PATH_MAX (a command makes
+    // one with mkdir and chdir, which have no such limit) fails with ENAMETOOLONG, and would
+    // fail at every sweep after, keeping whatever the command wrote there for good.
+    if (errorCode(err) !== 'ENAMETOOLONG') return false;
+  }
+  try {
+    await flatten(dir);
+    await rm(dir, { recursive: true, force: true, maxRetries: 2 });
+    return true;
   } catch {
     return false;
+  }
+}
+
+/** Paths longer than this are moved up before going deeper: far below PATH_MAX (4096). */
+const SHALLOW_BYTES = 1024;
+
+/**
+ * Moves every directory whose path grows past SHALLOW_BYTES up to `root` (a rename, within one
+ * file system), so that no path under `root` is long; fs.rm can then remove the tree. Entry
+ * types come from the directory itself: a symlink is never entered. Only for trees whose
+ * container is gone (nothing else writes there any more).
+ */
+async function flatten(root: string): Promise<void> {
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      let child = path.join(dir, entry.name);
+      if (Buffer.byteLength(child) > SHALLOW_BYTES) {
+        const moved = path.join(root, `.dh-flat-${randomBytes(8).toString('hex')}`);
+        await rename(child, moved);
+        child = moved;
+      }
+      pending.push(child);
+    }
   }
 }
 

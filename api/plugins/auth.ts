@@ -142,18 +142,21 @@ export default fp<AuthOptions>(
         );
       }
       const key = presentedKey(request);
+      if (key !== undefined && rule === 'node-token' && options.checkNodeToken) {
+        const nodeId = (request.params as { id?: string } | undefined)?.id ?? '';
+        const verdict = await options.checkNodeToken(nodeId, key);
+        if (verdict === 'valid') return;
+        // Not a guess: the agent of a deleted or forgotten node, which a 404 sends to register
+        // again. Answered before any other key is looked at, so that the same 404 comes whatever
+        // was sent: a right API key going on to the route (and its 400 for a bad body) would make
+        // this uncounted answer an oracle for API keys and the registration token.
+        if (verdict === 'unknown') throw new NotFoundError(`No node ${nodeId}; register again.`);
+      }
       if (key !== undefined && check(key)) {
         request.principal = { id: keyId(key), admin: checkAdmin(key) };
         return;
       }
       if (key !== undefined && rule !== 'api-key' && checkRegistration(key)) return;
-      if (key !== undefined && rule === 'node-token' && options.checkNodeToken) {
-        const nodeId = (request.params as { id?: string } | undefined)?.id ?? '';
-        const verdict = await options.checkNodeToken(nodeId, key);
-        if (verdict === 'valid') return;
-        // Not a guess: the agent of a deleted or forgotten node, which a 404 sends to register again.
-        if (verdict === 'unknown') throw new NotFoundError(`No node ${nodeId}; register again.`);
-      }
       // A missing key is not a guess (a browser's first visit to Bull Board has none).
       if (key !== undefined) await options.failures?.record(request.ip);
       // Browsers only show a login prompt when asked for Basic; API clients ignore the header.

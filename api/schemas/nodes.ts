@@ -79,12 +79,14 @@ export const NodeMetrics = Type.Object({
       { additionalProperties: true, description: 'Warm containers idle and busy.' },
     ),
   ),
-  active_jobs: Type.Optional(
-    Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Count, {
+  active_jobs: Type.Optional({
+    ...Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Count, {
       maxProperties: 64,
       description: 'Jobs running now, per queue.',
     }),
-  ),
+    // typebox's Record leaves it out: a key outside the pattern would pass, unchecked.
+    additionalProperties: false,
+  }),
   gpus: Type.Optional(
     Type.Array(Gpu, { maxItems: 64, description: 'Per-GPU use, as the agent reports it.' }),
   ),

@@ -157,11 +157,11 @@ const EXECUTION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** S3's limit on a key. */
 const MAX_OBJECT_NAME_BYTES = 1024;
 
-/** Default cap on the files one upload takes; past it nothing is uploaded. */
+/** Default cap on the entries (files, directories, links…) under output/; past it nothing is uploaded. */
 export const MAX_UPLOAD_FILES = 10_000;
 
 export interface UploadOptions {
-  /** Default MAX_UPLOAD_FILES. */
+  /** Entries of any kind the tree may hold. Default MAX_UPLOAD_FILES. */
   maxFiles?: number;
   /** Told about each entry left out (symlink, FIFO, device, unreadable), for the log. */
   onSkip?: (relativePath: string, reason: string) => void;
@@ -172,7 +172,7 @@ export interface UploadOptions {
  * `executions/<executionId>/output/<relative path>`. The container wrote that tree, so symlinks
  * (to files or directories) are skipped and never followed, FIFOs and devices are skipped without
  * being opened, and each file is opened as openRegularFile opens it. The tree is listed before
- * anything is uploaded, so a tree over `maxFiles` uploads nothing.
+ * anything is uploaded, so a tree of more than `maxFiles` entries uploads nothing.
  */
 export async function uploadOutputDir(
   client: Client,
@@ -234,6 +234,7 @@ async function listRegularFiles(
   onSkip: UploadOptions['onSkip'],
 ): Promise<string[]> {
   const found: string[] = [];
+  let seen = 0;
   const walk = async (rel: string): Promise<void> => {
     let entries: Dirent[];
     try {
@@ -244,18 +245,20 @@ async function listRegularFiles(
       onSkip?.(rel, `could not be listed (${errorCode(err) ?? 'error'})`);
       return;
     }
+    // Every entry counts, not only files: a million directories, symlinks or FIFOs cost a walk
+    // and (all but directories) a log line each, and a container makes them in seconds.
+    seen += entries.length;
+    if (seen > maxFiles)
+      throw new TooLargeError(
+        'output.minio_upload',
+        `${CONTAINER_WORKSPACE}/output holds more than ${maxFiles} entries; nothing was uploaded.`,
+      );
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const child = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(child);
-      else if (entry.isFile()) {
-        found.push(child);
-        if (found.length > maxFiles)
-          throw new TooLargeError(
-            'output.minio_upload',
-            `${CONTAINER_WORKSPACE}/output holds more than ${maxFiles} files; nothing was uploaded.`,
-          );
-      } else onSkip?.(child, entry.isSymbolicLink() ? 'a symlink' : 'not a regular file');
+      else if (entry.isFile()) found.push(child);
+      else onSkip?.(child, entry.isSymbolicLink() ? 'a symlink' : 'not a regular file');
     }
   };
   await walk('');

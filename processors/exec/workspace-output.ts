@@ -40,6 +40,25 @@ export interface CollectedOutputs {
 const GRAPH_UPDATE = 'graph_update.json';
 
 /**
+ * As deep as the gateway takes a JSON body. JSON.parse takes any depth, but the response goes on
+ * to parsers that do not: Python's json fails past ~1,000 levels (every Exec Agent client on
+ * exec-responses hears every response), JSON.stringify past ~10,000 (BullMQ storing it).
+ */
+export const MAX_GRAPH_UPDATE_DEPTH = 64;
+
+/** Whether arrays and objects nest more than `max` levels; iterative, so no depth overflows it. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
  * Reads back what the container left in output/. Every entry there is hostile: see
  * openRegularFile for how symlinks, FIFOs, devices and directories are refused without being
  * followed or opened. A file over the cap is not read at all. Text that is valid UTF-8 is
@@ -92,12 +111,16 @@ export async function collectOutputs(
       ? await readOutputFile(root, GRAPH_UPDATE, limits.maxOutputFileBytes)
       : { reason: 'output/ is not a directory' };
     if ('content' in read) {
+      let parsed: unknown = null;
       try {
-        result.graph_update = JSON.parse(read.content.toString('utf8'));
+        parsed = JSON.parse(read.content.toString('utf8'));
       } catch {
         // JSON.parse's message quotes the content: the container's words stay out of ours.
         result.graphUpdateError = `output/${GRAPH_UPDATE} is not valid JSON.`;
       }
+      if (nestedDeeperThan(parsed, MAX_GRAPH_UPDATE_DEPTH))
+        result.graphUpdateError = `output/${GRAPH_UPDATE} is nested deeper than ${MAX_GRAPH_UPDATE_DEPTH} levels.`;
+      else result.graph_update = parsed;
     } else if (read.reason !== 'not found') {
       result.graphUpdateError = `output/${GRAPH_UPDATE} was not read: ${read.reason}.`;
     }

@@ -33,6 +33,7 @@ export function checkExecLimits(request: ExecRequest, limits: ExecLimits): void 
       `Image ${JSON.stringify(image)} is not in EXEC_IMAGE_ALLOWLIST (${limits.imageAllowlist.join(', ')}).`,
     );
   }
+  checkHostPorts(request.container.ports);
   const timeout = request.timeout;
   if (timeout !== undefined && timeout > limits.maxTimeoutSeconds) {
     throw new ValidationError(
@@ -53,6 +54,25 @@ export function checkExecLimits(request: ExecRequest, limits: ExecLimits): void 
       'resources.cpus',
       `resources.cpus must be at most ${limits.maxCpus} (EXEC_MAX_CPUS); got ${cpus}.`,
     );
+  }
+}
+
+/**
+ * Only root may listen below 1024, and the engine binds a published port for the caller (as
+ * root), so a request could otherwise take 127.0.0.1:25, :53 or :80 from the host's own clients.
+ * Written as a string, a port is digits without leading zeros ("00080" would be port 80 to the
+ * engine, and "0" any free port).
+ */
+export const MIN_HOST_PORT = 1024;
+
+function checkHostPorts(ports: ExecRequest['container']['ports']): void {
+  for (const [inside, host] of Object.entries(ports ?? {})) {
+    const port = typeof host === 'number' ? host : /^[1-9][0-9]*$/.test(host) ? Number(host) : Number.NaN;
+    if (!(Number.isInteger(port) && port >= MIN_HOST_PORT && port <= 65_535))
+      throw new ValidationError(
+        'container.ports',
+        `container.ports[${JSON.stringify(inside)}] must be a host port from ${MIN_HOST_PORT} to 65535; got ${JSON.stringify(host)}.`,
+      );
   }
 }
 
