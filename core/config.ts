@@ -79,7 +79,12 @@ const EnvSchema = Type.Object({
     Type.String({ description: 'a redis:// or rediss:// URL: redis[s]://[user:password@]host[:port][/db]' }),
     isRedisUrl,
   ),
-  QUEUE_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_-]+$', description: 'letters, digits, - and _' }),
+  // Braces only around the whole prefix: a Redis Cluster hash tag ({dockhand}) puts every key
+  // Dockhand and BullMQ write in one slot, as BullMQ's multi-key scripts need there.
+  QUEUE_PREFIX: Type.String({
+    pattern: '^([A-Za-z0-9_-]+|\\{[A-Za-z0-9_-]+\\})$',
+    description: 'letters, digits, - and _, optionally in braces as a Redis Cluster hash tag ({dockhand})',
+  }),
   DATA_DIR: Type.String({ minLength: 1, description: 'a directory path' }),
   DOCKER_HOST: Type.Optional(
     Type.Refine(
@@ -237,6 +242,9 @@ const EnvSchema = Type.Object({
   }),
 });
 type Env = Static<typeof EnvSchema>;
+
+/** Every variable loadConfig reads; deployment manifests are checked against this list. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(EnvSchema.properties));
 
 const DEFAULTS = {
   PORT: 3000,
@@ -479,7 +487,7 @@ function parseAllowlist(value: string | undefined): string[] {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const raw: Record<string, unknown> = { ...DEFAULTS };
-  for (const key of Object.keys(EnvSchema.properties)) {
+  for (const key of CONFIG_VARIABLES) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
   }

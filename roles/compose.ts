@@ -22,7 +22,7 @@ import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { registerWorkerGauges } from '../queues/worker-metrics.ts';
 import { createDocker } from './docker-client.ts';
-import { httpPort, type RoleSpec, worksQueues } from './spec.ts';
+import { httpPort, queueConcurrency, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
 import { checkRequest, wireExec } from './wire-exec.ts';
 import { wireFunctions } from './wire-functions.ts';
@@ -154,14 +154,7 @@ export async function startProcess(
     exec: exec.processor,
     batches: batches.processor,
   };
-  // Batches are file I/O bound (fsync per result), so many run at once; their state updates
-  // share group commits of processed.json.
-  const concurrency: Partial<Record<QueueName, number>> = {
-    'http-jobs': config.httpJobs.concurrency,
-    batches: config.batches.concurrency,
-    functions: config.functions.concurrency,
-    exec: config.exec.concurrency,
-  };
+  const concurrency = queueConcurrency(config);
 
   const workers: Worker[] = [];
   const workerRedis =
@@ -175,7 +168,7 @@ export async function startProcess(
       const worker = new Worker(name, checkPayloads(name, processor), {
         connection: workerRedis,
         prefix: config.redis.prefix,
-        concurrency: concurrency[name] ?? 1,
+        concurrency: concurrency[name],
       });
       worker.on('error', () => {}); // connection blips are retried by ioredis; jobs are not lost
       jobMetrics.instrument(worker);

@@ -1,5 +1,5 @@
 import type { Config } from '../core/config.ts';
-import type { QueueName } from '../queues/registry.ts';
+import { type QueueName, queueNames } from '../queues/registry.ts';
 
 /** What one process role wires: its HTTP surface, the queues it works, and whether it keeps the tick. */
 export interface RoleSpec {
@@ -25,4 +25,19 @@ export const worksQueues = (spec: RoleSpec) => spec.queues.some((queue) => queue
  */
 export function httpPort(spec: RoleSpec, config: Config): number {
   return spec.http === 'ops' && worksQueues(spec) ? config.nodes.workerMetricsPort : config.server.port;
+}
+
+/**
+ * Jobs of each queue one process runs at once. Batches are file I/O bound (fsync per result),
+ * so many run at once; their state updates share group commits of processed.json. The rest
+ * (sweeps, the tick) one at a time.
+ */
+export function queueConcurrency(config: Config): Record<QueueName, number> {
+  const set: Partial<Record<QueueName, number>> = {
+    'http-jobs': config.httpJobs.concurrency,
+    batches: config.batches.concurrency,
+    functions: config.functions.concurrency,
+    exec: config.exec.concurrency,
+  };
+  return Object.fromEntries(queueNames.map((name) => [name, set[name] ?? 1])) as Record<QueueName, number>;
 }

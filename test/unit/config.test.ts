@@ -180,3 +180,17 @@ t.test('a wrong URL is named without its password', async (t) => {
   t.notMatch(err.message, /s3cret/);
   t.match(err.message, /\(got "http:\/\/\*\*\*@127\.0\.0\.1:6379"\)/);
 });
+
+t.test('a queue prefix may be a Redis Cluster hash tag, braces around the whole of it only', async (t) => {
+  for (const prefix of ['dockhand', 'team_a-1', '{dockhand}', '{team_a-1}']) {
+    t.equal(loadConfig({ QUEUE_PREFIX: prefix }).redis.prefix, prefix, `${prefix} is accepted`);
+  }
+  // A brace anywhere else would make a tag of part of a key (or none), so keys could land in
+  // several slots: refused, as are characters that mean something to Redis patterns or BullMQ.
+  const refused = ['{}', '{dockhand', 'dockhand}', 'a{b}', '{a}b', '{a}{b}', '{{a}}', '{a:b}', 'a:b', 'a*'];
+  for (const prefix of refused) {
+    const err = t.throws(() => loadConfig({ QUEUE_PREFIX: prefix }), `${prefix} is refused`) as ConfigError;
+    t.equal(err.field, 'QUEUE_PREFIX');
+    t.match(err.message, /optionally in braces as a Redis Cluster hash tag/);
+  }
+});
