@@ -18,6 +18,7 @@ import errorHandler from './plugins/error-handler.ts';
 import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
 import rateLimit from './plugins/rate-limit.ts';
+import redisGate from './plugins/redis-gate.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
@@ -130,6 +131,7 @@ export async function buildApp(
       redis: deps.redis,
       prefix: deps.config.redis.prefix,
     });
+    await app.register(redisGate, { redisReady: () => deps.redis.status === 'ready' });
   }
   await app.register(healthRoutes, { health: deps.health });
   if (mode === 'ops') return app;

@@ -159,6 +159,10 @@ const EnvSchema = Type.Object({
     minimum: 1,
     description: 'a whole number of seconds, at least 1',
   }),
+  JOB_LOCK_SECONDS: Type.Integer({ minimum: 2, description: 'a whole number of seconds, at least 2' }),
+  STALLED_CHECK_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+  MAX_STALLED_COUNT: Type.Integer({ minimum: 0, maximum: 100, description: 'a whole number from 0 to 100' }),
+  LEFTOVER_SWEEP_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
   ALLOW_EXTERNAL_REQUESTS: YesNo,
   HTTP_JOBS_ALLOWLIST: Type.Optional(
     Type.String({ description: 'a comma-separated list of hosts or CIDRs' }),
@@ -270,6 +274,20 @@ const DEFAULTS = {
   AWS_REGION: 'us-east-1',
   SQS_WAIT_SECONDS: 20,
   SCHEDULER_INTERVAL_SECONDS: 600,
+  // A worker that dies mid-job (SIGKILL, OOM, lost node) holds its job's lock until it expires;
+  // the next stalled check after that puts the job back in its queue. So a dead worker's jobs
+  // are running again within JOB_LOCK_SECONDS + STALLED_CHECK_SECONDS: 17 s, not BullMQ's 60.
+  // A live worker renews its locks at least every JOB_LOCK_SECONDS / 3 (4 s) from a timer in its
+  // event loop, so a lock is lost only when that loop stalls for 8 s on end; Dockhand's jobs run in
+  // containers, child processes or async I/O, and a loaded CPU delays timers by milliseconds,
+  // not seconds (docs/faults.md). Each stalled check is one Lua script per queue for the whole
+  // cluster (BullMQ takes turns between workers), so every 5 s costs Redis nothing noticeable.
+  JOB_LOCK_SECONDS: 12,
+  STALLED_CHECK_SECONDS: 5,
+  // BullMQ's default: a job whose worker died under it twice fails instead of killing a third.
+  MAX_STALLED_COUNT: 1,
+  // How soon a surviving worker removes the containers and workspaces of a dead one on its host.
+  LEFTOVER_SWEEP_SECONDS: 10,
   BATCHES_PER_TICK: 0,
   BATCHES_CONCURRENCY: 16,
   BATCH_LOCK_STALE_SECONDS: 1800,
@@ -362,6 +380,17 @@ export interface Config {
     googleModel?: string;
   };
   scheduler: { intervalSeconds: number };
+  /** How workers hold their jobs and find those of dead workers (docs/faults.md). */
+  jobs: {
+    /** A job's lock lasts this long unless renewed (JOB_LOCK_SECONDS, BullMQ lockDuration). */
+    lockSeconds: number;
+    /** How often the queues are checked for jobs whose lock expired (STALLED_CHECK_SECONDS). */
+    stalledCheckSeconds: number;
+    /** Stalls a job survives; one more and it fails (MAX_STALLED_COUNT). */
+    maxStalledCount: number;
+    /** How often a worker removes what dead workers on its host left (LEFTOVER_SWEEP_SECONDS). */
+    leftoverSweepSeconds: number;
+  };
   batches: {
     dataDir: string;
     perTick: number;
@@ -558,6 +587,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       googleModel: e.GOOGLE_MODEL,
     },
     scheduler: { intervalSeconds: e.SCHEDULER_INTERVAL_SECONDS },
+    jobs: {
+      lockSeconds: e.JOB_LOCK_SECONDS,
+      stalledCheckSeconds: e.STALLED_CHECK_SECONDS,
+      maxStalledCount: e.MAX_STALLED_COUNT,
+      leftoverSweepSeconds: e.LEFTOVER_SWEEP_SECONDS,
+    },
     batches: {
       dataDir: path.resolve(e.CLOUD_INFRA_DATA_DIR ?? path.join(dataDir, 'cloud_infra')),
       perTick: e.BATCHES_PER_TICK,

@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
+import type { RedisDurability } from './redis-durability.ts';
 
 export type DependencyState = 'up' | 'down';
 export interface HealthReport {
   ready: boolean;
   redis: DependencyState;
   docker: DependencyState;
+  /** What the last check of the Redis server found (AOF, eviction); undefined until Redis answered once. */
+  durability?: RedisDurability;
 }
 
 export interface HealthDeps {
@@ -13,6 +16,10 @@ export interface HealthDeps {
   docker: { ping(): Promise<unknown> };
   /** True once shutdown began: load balancers should stop sending work before HTTP closes. */
   isShuttingDown(): boolean;
+  /** False while start-up work that waits for Redis (subscriptions, the tick) is still under way. */
+  isStarted?(): boolean;
+  /** The server's durability settings as last checked (reported, never gating readiness). */
+  durability?(): RedisDurability | undefined;
   timeoutMs?: number;
 }
 
@@ -32,9 +39,10 @@ async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<
 }
 
 /**
- * Ready means work can be accepted: Redis answers and we are not shutting down. Docker is
- * reported but does not gate readiness, because HTTP jobs and batches run without it; the
- * routes that need it answer 503 themselves.
+ * Ready means work can be accepted: Redis answers, what start-up waited on Redis for is in
+ * place, and we are not shutting down. Docker is reported but does not gate readiness, because
+ * HTTP jobs and batches run without it; the routes that need it answer 503 themselves. Redis
+ * durability is reported too: a Redis without AOF still takes work, it just may lose it.
  */
 export function createHealth(deps: HealthDeps) {
   const timeoutMs = deps.timeoutMs ?? 1000;
@@ -43,7 +51,9 @@ export function createHealth(deps: HealthDeps) {
       probe(() => deps.redis.ping(), timeoutMs),
       probe(() => deps.docker.ping(), timeoutMs),
     ]);
-    return { ready: redis === 'up' && !deps.isShuttingDown(), redis, docker };
+    const started = deps.isStarted?.() ?? true;
+    const ready = redis === 'up' && started && !deps.isShuttingDown();
+    return { ready, redis, docker, durability: deps.durability?.() };
   };
 }
 export type HealthCheck = ReturnType<typeof createHealth>;

@@ -27,29 +27,37 @@ export function createPresenceBeacon(deps: {
   const beat = async () => {
     try {
       await deps.canWork();
-      if (stopped) return;
-      // Entries of workers that died without a word expire here, so the set does not grow.
-      await deps.redis
-        .multi()
-        .zremrangebyscore(key, '-inf', Date.now())
-        .zadd(key, Date.now() + 3 * beatMs, deps.workerId)
-        .exec();
     } catch (err) {
       deps.onError?.(err);
       await deps.redis.zrem(key, deps.workerId).catch(() => {
         // Redis is away too: the entry expires on its own within three beats.
       });
+      return;
     }
+    if (stopped) return;
+    // Entries of workers that died without a word expire here, so the set does not grow.
+    await deps.redis
+      .multi()
+      .zremrangebyscore(key, '-inf', Date.now())
+      .zadd(key, Date.now() + 3 * beatMs, deps.workerId)
+      .exec()
+      .catch(() => {
+        // Redis is away: the beat when it is back (below) adds the entry again.
+      });
   };
+  // Back from an outage (or a restart that lost the set): present again at once, not a beat later.
+  const onReady = () => void beat();
   let timer: NodeJS.Timeout | undefined;
   return {
     async start(): Promise<void> {
+      deps.redis.on('ready', onReady);
       await beat();
       timer = setInterval(() => void beat(), beatMs).unref();
     },
     async stop(): Promise<void> {
       stopped = true;
       clearInterval(timer);
+      deps.redis.off('ready', onReady);
       // Redis is away: the entry expires on its own within three beats.
       await deps.redis.zrem(key, deps.workerId).catch(() => {});
     },

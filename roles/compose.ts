@@ -1,26 +1,36 @@
+import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import { type Level, type LoggerOptions, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type App, buildApp } from '../api/app.ts';
 import { listen } from '../api/server.ts';
 import { AddressPolicy } from '../core/address-policy.ts';
-import type { Config } from '../core/config.ts';
+import { type Config, redactUrl } from '../core/config.ts';
 import { createHealth } from '../core/health.ts';
 import { createSafeFetch } from '../core/safe-fetch.ts';
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import { checkPayloads, type ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
-import { closeRedis, connectRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
+import {
+  closeRedis,
+  connectRedis,
+  createRedis,
+  type RedisLifecycle,
+  startConnecting,
+  untilDone,
+} from '../queues/connection.ts';
 import { createEnqueue, createEnqueueBulk, type Enqueue } from '../queues/enqueue.ts';
 import { createLogReader } from '../queues/log-reader.ts';
 import { createLogWriter, registerLogWriterMetrics } from '../queues/log-stream.ts';
 import { createJobMetrics, registerQueueGauges } from '../queues/metrics.ts';
 import { createNodeLogDestination } from '../queues/node-log-destination.ts';
 import { createQueueSet, type QueueSet } from '../queues/queue-set.ts';
+import { watchRedisDurability } from '../queues/redis-durability.ts';
 import { registerRedisMemoryGauges } from '../queues/redis-metrics.ts';
 import type { QueueName } from '../queues/registry.ts';
 import { ensureTickScheduler } from '../queues/scheduler-tick.ts';
 import { registerWorkerGauges } from '../queues/worker-metrics.ts';
+import { startLeftoverSweep } from '../runtimes/leftover-sweep.ts';
 import { createDocker } from './docker-client.ts';
 import { httpPort, queueConcurrency, type RoleSpec, worksQueues } from './spec.ts';
 import { wireBatches } from './wire-batches.ts';
@@ -66,15 +76,23 @@ export async function startProcess(
   collectDefaultMetrics({ register: registry });
 
   const lifecycle: RedisLifecycle = { closing: false };
-  const producer = await connectRedis(
-    createRedis(config.redis.url, 'producer', {}, lifecycle),
-    config.redis.url,
-  );
+  const producer = createRedis(config.redis.url, 'producer', {}, lifecycle);
+  // With Redis away the role starts all the same (routes answer 503, /ready 503) and carries on
+  // once it answers; before the queues are made, so that they wait for the connection.
+  const redisAtStart = await startConnecting(producer);
   const queues = createQueueSet(producer, config.redis.prefix);
   const enqueue = createEnqueue(queues);
   const docker = createDocker(config.docker.host);
   let shuttingDown = false;
-  const health = createHealth({ redis: producer, docker, isShuttingDown: () => shuttingDown });
+  let started = false;
+  let durability: ReturnType<typeof watchRedisDurability> | undefined;
+  const health = createHealth({
+    redis: producer,
+    docker,
+    isShuttingDown: () => shuttingDown,
+    isStarted: () => started,
+    durability: () => durability?.current(),
+  });
   registerQueueGauges(registry, queues);
   registerWorkerGauges(registry, { redis: producer, prefix: config.redis.prefix });
   registerRedisMemoryGauges(registry, producer);
@@ -110,6 +128,15 @@ export async function startProcess(
           ]),
         )
       : pino(options.logger ?? { level: 'silent' });
+  if (!redisAtStart)
+    logger.warn(
+      { redis: redactUrl(config.redis.url) },
+      'Redis does not answer: starting anyway; /ready says 503 and work waits until it does.',
+    );
+  // BullMQ's production checklist: AOF on and no eviction, or accepted jobs can vanish.
+  durability = watchRedisDurability(producer, (warnings) => {
+    for (const warning of warnings) logger.warn({ redis: redactUrl(config.redis.url) }, warning);
+  });
   const batches = wireBatches({
     config,
     logger: logger.child({ component: 'batches' }),
@@ -156,6 +183,7 @@ export async function startProcess(
   };
   const concurrency = queueConcurrency(config);
 
+  const owner = `${hostname()}/${process.pid}`;
   const workers: Worker[] = [];
   const workerRedis =
     spec.queues.length > 0 ? createRedis(config.redis.url, 'worker', {}, lifecycle) : undefined;
@@ -169,13 +197,37 @@ export async function startProcess(
         connection: workerRedis,
         prefix: config.redis.prefix,
         concurrency: concurrency[name],
+        // Recorded on each job it takes (processedBy): which process ran it.
+        name: owner,
+        // Why these values: core/config.ts and docs/faults.md. Renewed at a third of the lock,
+        // not BullMQ's half, so a late timer has two chances before the lock runs out.
+        lockDuration: config.jobs.lockSeconds * 1000,
+        lockRenewTime: (config.jobs.lockSeconds * 1000) / 3,
+        stalledInterval: config.jobs.stalledCheckSeconds * 1000,
+        maxStalledCount: config.jobs.maxStalledCount,
       });
       worker.on('error', () => {}); // connection blips are retried by ioredis; jobs are not lost
       jobMetrics.instrument(worker);
       workers.push(worker);
     }
   }
-  if (spec.tick) await ensureTickScheduler(queues.scheduler, config.scheduler.intervalSeconds);
+  // Started with Redis away: these complete once it answers, and /ready waits for them.
+  const redisSetup = Promise.all([
+    functions.redisReady,
+    exec.redisReady,
+    spec.tick &&
+      untilDone(producer, lifecycle, () =>
+        ensureTickScheduler(queues.scheduler, config.scheduler.intervalSeconds),
+      ),
+  ]).then(() => {
+    started = true;
+  });
+  if (redisAtStart) await redisSetup;
+  else
+    redisSetup.catch((err) => {
+      // Closing before Redis ever answered: nothing left to wait for.
+      if (!lifecycle.closing) logger.error({ err }, 'Start-up could not finish once Redis answered.');
+    });
 
   const app = await buildApp(
     {
@@ -222,10 +274,26 @@ export async function startProcess(
     : undefined;
   node.id = () => nodeAgent?.agent.nodeId;
 
+  // A worker killed without a word leaves its containers running: the survivors on its host
+  // remove them (and its exec workspaces) within a sweep, not when a replacement starts.
+  const leftovers =
+    works('functions') || works('exec')
+      ? startLeftoverSweep({
+          docker,
+          owner,
+          workspaceDir: config.exec.workspaceDir,
+          intervalMs: config.jobs.leftoverSweepSeconds * 1000,
+          onRemoved: (removed) => logger.info(removed, 'Removed what dead workers on this host left.'),
+          onError: (err) => logger.debug({ err }, 'The leftover sweep failed; the next one tries again.'),
+        })
+      : undefined;
+
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      durability?.stop();
+      await leftovers?.stop();
       await nodeAgent?.close();
       await functions.leave();
       lifecycle.closing = true;

@@ -60,10 +60,13 @@ export async function wireExec(deps: {
     return redis;
   };
 
+  // What waits for Redis (the events stream, subscriptions): a role may start while Redis is
+  // away, and is ready once these are in place.
+  const redisSetup: Promise<unknown>[] = [];
   let waiter: ExecWaiter | undefined;
   if (deps.gateway || deps.bridge) {
     waiter = createExecWaiter(deps.queues.exec, connect(), producer, prefix);
-    await waiter.ready();
+    redisSetup.push(waiter.ready());
   }
   const bridge =
     deps.bridge && waiter
@@ -80,7 +83,7 @@ export async function wireExec(deps: {
           checkRequest: checkRequest(config),
         })
       : undefined;
-  await bridge?.start();
+  if (bridge) redisSetup.push(bridge.start());
 
   let runner: ExecRunner | undefined;
   let proxy: WiredServiceProxy | undefined;
@@ -135,7 +138,7 @@ export async function wireExec(deps: {
       // A cancel for an execution this process runs: the flag covers the one not started yet.
       const cancels = connect();
       cancels.on('message', (_channel: string, id: string) => exec.cancel(id));
-      await cancels.subscribe(execCancelChannel(prefix));
+      redisSetup.push(cancels.subscribe(execCancelChannel(prefix)));
       processor = exec.processor;
       active = exec.active;
     } catch (err) {
@@ -155,6 +158,8 @@ export async function wireExec(deps: {
     waiter,
     bridge,
     processor,
+    /** Settles once what waits for Redis is in place; rejects only when the role closes first. */
+    redisReady: Promise.all(redisSetup).then(() => {}),
     /** Warm and busy containers (the node agent reports them). */
     stats: () => runner?.stats(),
     active: () => active(),

@@ -73,6 +73,9 @@ export async function wireFunctions(deps: {
   const history = createTuningHistory({ redis: producer, prefix });
 
   const waiterRedis: Redis[] = [];
+  // What waits for Redis (streams read, channels subscribed): a role may start while Redis is
+  // away, and is ready once these are in place.
+  const redisSetup: Promise<unknown>[] = [];
   let waiter: ResultWaiter | undefined;
   if (deps.gateway) {
     // Two connections: the events stream blocks on XREAD, the reply channel is in subscriber mode.
@@ -80,7 +83,7 @@ export async function wireFunctions(deps: {
     const replies = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
     waiterRedis.push(events, replies);
     waiter = createResultWaiter('functions', { events, replies }, prefix);
-    await waiter.ready();
+    redisSetup.push(waiter.ready());
   }
 
   /**
@@ -90,7 +93,7 @@ export async function wireFunctions(deps: {
    * A message missed while Redis is away is covered: a new deploy has a new version, which no
    * old container matches, and the idle TTL removes the rest.
    */
-  const listenForChanges = async (target: WarmPool): Promise<Redis> => {
+  const listenForChanges = (target: WarmPool): Redis => {
     const subscriber = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
     subscriber.on('message', (_channel: string, raw: string) => {
       try {
@@ -104,7 +107,7 @@ export async function wireFunctions(deps: {
         deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
       }
     });
-    await subscriber.subscribe(functionChangedChannel(prefix));
+    redisSetup.push(subscriber.subscribe(functionChangedChannel(prefix)));
     return subscriber;
   };
 
@@ -204,7 +207,7 @@ export async function wireFunctions(deps: {
       await pool.close().catch(() => {});
       pool = undefined;
     }
-    if (pool) changes = await listenForChanges(pool);
+    if (pool) changes = listenForChanges(pool);
   }
 
   return {
@@ -217,6 +220,8 @@ export async function wireFunctions(deps: {
     s3,
     s3Code,
     pool,
+    /** Settles once what waits for Redis is in place; rejects only when the role closes first. */
+    redisReady: Promise.all(redisSetup).then(() => {}),
     processor,
     sweepProcessor,
     deadLetters,

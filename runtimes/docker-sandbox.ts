@@ -304,26 +304,38 @@ export class DockerSandboxDriver implements SandboxDriver {
    * host (a crashed run): owners are `host/pid`, so two workers on one host never remove each
    * other's live containers, and a process's function pool and exec runner never each other's.
    */
-  async removeLeftovers(): Promise<number> {
-    const [host, pid] = this.#owner.split('/');
-    const all = await this.#docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`] } });
-    const stale = all.filter((c) => {
-      const [h, p] = (c.Labels[OWNER_LABEL] ?? '').split('/');
-      if (h !== host) return false;
-      if (p === pid) return (c.Labels[KIND_LABEL] ?? 'function') === this.#kind;
-      return !processAlive(Number(p));
-    });
-    await Promise.all(
-      stale.map((c) =>
-        this.#docker
-          .getContainer(c.Id)
-          .remove(REMOVAL)
-          // Removed meanwhile by another sweep: the goal is reached.
-          .catch(() => {}),
-      ),
-    );
-    return stale.length;
+  removeLeftovers(): Promise<number> {
+    return removeLeftoverContainers(this.#docker, this.#owner, { ownKind: this.#kind });
   }
+}
+
+/**
+ * Removes the Dockhand containers of dead processes on this host (owner `host/pid` whose pid is
+ * gone), and with `ownKind` also `owner`'s own of that kind. Answers how many it removed.
+ */
+export async function removeLeftoverContainers(
+  docker: Docker,
+  owner: string,
+  { ownKind }: { ownKind?: string } = {},
+): Promise<number> {
+  const [host, pid] = owner.split('/');
+  const all = await docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`] } });
+  const stale = all.filter((c) => {
+    const [h, p] = (c.Labels[OWNER_LABEL] ?? '').split('/');
+    if (h !== host) return false;
+    if (p === pid) return ownKind !== undefined && (c.Labels[KIND_LABEL] ?? 'function') === ownKind;
+    return !processAlive(Number(p));
+  });
+  await Promise.all(
+    stale.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove(REMOVAL)
+        // Removed meanwhile by another sweep: the goal is reached.
+        .catch(() => {}),
+    ),
+  );
+  return stale.length;
 }
 
 /** Whether a pid on this host is running (EPERM: it is, as another user). */

@@ -86,10 +86,14 @@ async function flatten(root: string): Promise<void> {
 }
 
 /**
- * Removes the owner directories of this process and of dead processes on this host; call it
- * only once their containers are removed. Answers how many it removed.
+ * Removes the owner directories of dead processes on this host and, unless `own` is false, of
+ * this process; call it only once their containers are removed. Answers how many it removed.
  */
-export async function removeLeftoverWorkspaces(root: string, owner: string): Promise<number> {
+export async function removeLeftoverWorkspaces(
+  root: string,
+  owner: string,
+  { own = true }: { own?: boolean } = {},
+): Promise<number> {
   const [host, pid] = owner.split('/');
   let entries: string[];
   try {
@@ -100,7 +104,7 @@ export async function removeLeftoverWorkspaces(root: string, owner: string): Pro
   const stale = entries.filter((name) => {
     const m = /^(.*)-(\d+)$/.exec(name);
     if (!m || m[1] !== host) return false;
-    return m[2] === pid || !processAlive(Number(m[2]));
+    return m[2] === pid ? own : !processAlive(Number(m[2]));
   });
   const done = await Promise.all(stale.map((name) => removeWorkspace(path.join(root, name))));
   return done.filter(Boolean).length;
