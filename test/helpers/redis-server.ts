@@ -19,11 +19,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A private redis-server for tests that stop Redis or need its data to survive. */
+/**
+ * A private redis-server for tests that stop Redis or need its data to survive. `port` starts
+ * it where one ran before (a restart: pass the same `--dir` and AOF arguments too).
+ */
 export async function startRedisServer(
   extraArgs: string[] = [],
-): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
+  { port: wanted }: { port?: number } = {},
+): Promise<{ url: string; port: number; process: ChildProcess; stop(): Promise<void> }> {
+  const port = wanted ?? (await freePort());
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
@@ -50,6 +54,7 @@ export async function startRedisServer(
   let stopped: Promise<void> | undefined;
   return {
     url,
+    port,
     process: child,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
