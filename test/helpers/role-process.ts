@@ -12,6 +12,7 @@ const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
 export interface RoleProcess {
+  role: string;
   child: ChildProcess;
   pid: number;
   /** The `host/pid` its containers and jobs (processedBy) are labelled with. */
@@ -93,6 +94,7 @@ export async function startRoleProcess(
   const started = await waitForLine((l) => l.msg === 'dockhand started', '"dockhand started"');
   const pid = child.pid as number;
   return {
+    role,
     child,
     pid,
     owner: `${String(started.hostname)}/${pid}`,

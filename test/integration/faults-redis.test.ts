@@ -70,22 +70,23 @@ t.test('Redis down at start: every role starts, is not ready, then ready once Re
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   const env = roleEnv(t, url);
-  const roles = await Promise.all(
-    (['gateway', 'worker', 'all'] as const).map((role) => startRoleProcess(t, role, env)),
+  const [stopsEarly, ...roles] = await Promise.all(
+    (['all', 'gateway', 'worker', 'all'] as const).map((role) => startRoleProcess(t, role, env)),
   );
   for (const role of roles) {
     t.ok(
       role.lines.some((l) => /^Redis does not answer: starting anyway/.test(String(l.msg))),
-      'it says Redis is away, and starts',
+      `${role.role}: says Redis is away, and starts`,
     );
-    t.equal((await get(`${role.url}/health`)).status, 200, 'alive');
+    t.equal((await get(`${role.url}/health`)).status, 200, `${role.role}: alive`);
     const ready = await get(`${role.url}/ready`);
-    t.equal(ready.status, 503, 'not ready');
+    t.equal(ready.status, 503, `${role.role}: not ready`);
     t.match(ready.body, { status: 'not_ready', redis: 'down' });
   }
   const gateway = roles[0] as RoleProcess;
   const refused = await postJob(gateway, `${target.url}/ok/early`);
   t.equal(refused.status, 503, 'work is refused at once while Redis is away, not held');
+  t.equal(await stopsEarly?.stop(), 0, 'a role stopped before Redis ever answered exits cleanly');
 
   // Up now, and with settings that lose jobs: every role says so, once, naming the setting.
   const redis = await startRedisServer(['--maxmemory-policy', 'allkeys-lru'], { port });
@@ -103,7 +104,11 @@ t.test('Redis down at start: every role starts, is not ready, then ready once Re
       redis: 'up',
       redisDurability: { appendonly: 'no', maxmemoryPolicy: 'allkeys-lru' },
     });
-    t.equal((ready.body.redisDurability as { warnings: string[] }).warnings.length, 2, 'both reported');
+    t.equal(
+      (ready.body.redisDurability as { warnings: string[] }).warnings.length,
+      2,
+      `${role.role}: ready, both settings reported`,
+    );
     await warned(role, /^Redis runs with appendonly no: a restart loses every job/);
     await warned(role, /^Redis runs with maxmemory-policy allkeys-lru: when memory fills it deletes keys/);
   }
