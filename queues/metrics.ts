@@ -5,14 +5,23 @@ import { queueNames } from './registry.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
-/** Queue depth per state, read from Redis when Prometheus scrapes, so it is true across processes. */
-export function registerQueueGauges(registry: Registry, queues: QueueSet): void {
+/**
+ * Queue depth per state, read from Redis when Prometheus scrapes, so it is true across processes.
+ * While Redis is not connected a scrape has no samples of it (a gap, not stale counts) and does
+ * not wait: queues that never had a connection would hold the scrape until Redis came back.
+ */
+export function registerQueueGauges(
+  registry: Registry,
+  queues: QueueSet,
+  redisReady: () => boolean = () => true,
+): void {
   new Gauge({
     name: 'dockhand_queue_jobs',
     help: 'Jobs per queue and state, read at scrape time.',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
+      if (!redisReady()) return this.reset();
       const counts = await Promise.all(queueNames.map((name) => queues[name].getJobCounts(...STATES)));
       queueNames.forEach((name, i) => {
         for (const state of STATES) this.set({ queue: name, state }, counts[i]?.[state] ?? 0);

@@ -93,7 +93,7 @@ export async function startProcess(
     isStarted: () => started,
     durability: () => durability?.current(),
   });
-  registerQueueGauges(registry, queues);
+  registerQueueGauges(registry, queues, () => producer.status === 'ready');
   registerWorkerGauges(registry, { redis: producer, prefix: config.redis.prefix });
   registerRedisMemoryGauges(registry, producer);
 

@@ -1,12 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import Docker from 'dockerode';
 import type { Test } from 'tap';
 import { OWNER_LABEL, SANDBOX_LABEL } from '../../runtimes/docker-sandbox.ts';
-
-const CLI = path.resolve(import.meta.dirname, '../../scripts/dockhand.js');
+import { runCli } from './run-cli.ts';
 
 /** One JSON log line of a role (pino), as parsed. */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
@@ -41,12 +38,10 @@ export async function startRoleProcess(
   role: string,
   env: Record<string, string>,
 ): Promise<RoleProcess> {
-  const child = spawn(process.execPath, [CLI, role], {
-    // Info, whatever testEnv says: its lines are what this helper waits on.
-    env: { PATH: process.env.PATH ?? '', NODE_AGENT: 'no', ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // Info, whatever testEnv says: its lines are what this helper waits on.
+  const run = runCli([role], { NODE_AGENT: 'no', ...env, LOG_LEVEL: 'info' });
+  const { child } = run;
+  const exited = run.done.then(({ code }) => code as number | null);
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -56,9 +51,8 @@ export async function startRoleProcess(
   });
   const lines: LogLine[] = [];
   const watchers = new Set<(line: LogLine) => void>();
-  let stderr = '';
   let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const parts = (partial + chunk).split('\n');
     partial = parts.pop() ?? '';
     for (const text of parts) {
@@ -72,9 +66,6 @@ export async function startRoleProcess(
       for (const watch of watchers) watch(line);
     }
   });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
   const waitForLine = (match: (line: LogLine) => boolean, what: string) => {
     const seen = lines.find(match);
     if (seen) return Promise.resolve(seen);
@@ -85,7 +76,7 @@ export async function startRoleProcess(
         resolve(line);
       };
       watchers.add(watch);
-      exited.then((code) => {
+      run.done.then(({ code, stderr }) => {
         if (!watchers.delete(watch)) return;
         reject(new Error(`dockhand ${role} exited (${code}) before ${what}: ${stderr.slice(-2000)}`));
       });

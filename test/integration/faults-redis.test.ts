@@ -79,6 +79,7 @@ t.test('Redis down at start: every role starts, is not ready, then ready once Re
       `${role.role}: says Redis is away, and starts`,
     );
     t.equal((await get(`${role.url}/health`)).status, 200, `${role.role}: alive`);
+    t.equal((await fetch(`${role.url}/metrics`)).status, 200, `${role.role}: scraped, not held`);
     const ready = await get(`${role.url}/ready`);
     t.equal(ready.status, 503, `${role.role}: not ready`);
     t.match(ready.body, { status: 'not_ready', redis: 'down' });
