@@ -377,7 +377,9 @@ t.test('output past EXEC_MAX_LOG_BYTES is dropped as it arrives, the command run
   t.equal(Buffer.byteLength(outcome.output), 64 * 1024);
   t.ok(/^x+$/.test(outcome.output));
   const grew = (peak - before) / MiB;
-  t.ok(grew < 128, `512 MiB went through; the worker grew by ${grew.toFixed(0)} MiB at most`);
+  // RSS moves with the garbage collector (Node 24 kept up to 151 MiB of released chunks where
+  // Node 20 kept 53): the bound only has to tell "dropped as it came" from "held all 512 MiB".
+  t.ok(grew < 256, `512 MiB went through; the worker grew by ${grew.toFixed(0)} MiB at most`);
 });
 
 t.test('memory limit: a command over it is OOM-killed', async (t) => {
