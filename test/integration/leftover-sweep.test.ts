@@ -11,6 +11,16 @@ import { tempDir } from '../helpers/temp-dir.ts';
 leakCheck(t);
 const docker = new Docker();
 
+// A run killed mid-test (a timeout) never reaches its teardowns: its stand-in containers, under
+// host names of the form sweep-*, which no real worker has, are removed by the next run.
+for (const c of await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } })) {
+  if ((c.Labels[OWNER_LABEL] ?? '').startsWith('sweep-'))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
+}
+
 t.test(
   "a running worker's sweep removes a dead worker's containers and workspaces, nothing else",
   async (t) => {
