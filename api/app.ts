@@ -2,13 +2,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { isLoopbackHost } from '../core/address-policy.ts';
+import { AddressPolicy, isLoopbackHost } from '../core/address-policy.ts';
 import { createAuthFailures } from '../core/auth-failures.ts';
 import type { Config } from '../core/config.ts';
 import type { HealthCheck } from '../core/health.ts';
 import type { BatchFolders } from '../processors/batches/folder.ts';
+import { type ChannelRules, destinationProblem } from '../processors/functions/destinations.ts';
+import type { EventInvokeConfigStore } from '../processors/functions/event-invoke-config.ts';
+import { createRedrive } from '../processors/functions/redrive.ts';
 import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
+import { readCancelledInvocation } from '../queues/invocation-cancel.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import { registerNodeGauges } from './nodes/node-metrics.ts';
 import { createNodeStore } from './nodes/node-store.ts';
@@ -22,10 +26,12 @@ import redisGate from './plugins/redis-gate.ts';
 import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
+import eventInvokeConfigRoutes from './routes/event-invoke-config.ts';
 import execRoutes, { type ExecRouteDeps } from './routes/exec.ts';
 import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
+import invocationRoutes from './routes/invocations.ts';
 import jobRoutes from './routes/jobs.ts';
 import logRoutes, { type LogRouteDeps } from './routes/logs.ts';
 import nodeRoutes from './routes/nodes.ts';
@@ -47,6 +53,9 @@ export interface AppDeps {
     'store' | 'history' | 's3Code' | 'deadLetters' | 'functionsAvailable'
   > & {
     waiter?: FunctionRouteDeps['waiter'];
+    /** Event-invocation settings (retries, age, destinations) and the channels destinations may not use. */
+    eventInvokeConfigs: EventInvokeConfigStore;
+    destinationChannels: ChannelRules;
   };
   /** Where the gateway runs: POST/GET/DELETE /exec. */
   exec?: Pick<ExecRouteDeps, 'waiter' | 'limits' | 'checkInput'>;
@@ -143,15 +152,34 @@ export async function buildApp(
   }
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
+    const redis = deps.redis;
+    const prefix = deps.config.redis.prefix;
     const functionDeps = {
       ...deps.functions,
       waiter: deps.functions.waiter,
       enqueue: deps.enqueue,
       queues: deps.queues,
+      cancelledResult: (id: string) => readCancelledInvocation(redis, prefix, id),
     };
     await app.register(functionRoutes, functionDeps);
     await app.register(functionTuningRoutes, functionDeps);
-    await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
+    const store = deps.functions.store;
+    await app.register(deadLetterRoutes, {
+      deadLetters: deps.functions.deadLetters,
+      redrive: createRedrive({
+        deadLetters: deps.functions.deadLetters,
+        enqueue: deps.enqueue,
+        functionExists: async (name) => (await store.get(name)) !== undefined,
+      }),
+    });
+    await app.register(invocationRoutes, { queues: deps.queues, redis, keyPrefix: prefix });
+    const policy = new AddressPolicy(deps.config.httpJobs);
+    const channels = deps.functions.destinationChannels;
+    await app.register(eventInvokeConfigRoutes, {
+      store,
+      configs: deps.functions.eventInvokeConfigs,
+      checkDestination: (destination) => destinationProblem(destination, { policy, channels }),
+    });
   }
   if (deps.exec) {
     await app.register(execRoutes, {

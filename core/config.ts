@@ -102,6 +102,11 @@ const EnvSchema = Type.Object({
     maximum: 256 * 1024 * 1024,
     description: 'a whole number of bytes from 1024 to 268435456',
   }),
+  ASYNC_RETRY_DELAY_SECONDS: Type.Number({
+    minimum: 0,
+    maximum: 3600,
+    description: 'a number of seconds from 0 to 3600',
+  }),
   FUNCTIONS_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 1000,
@@ -269,6 +274,7 @@ const DEFAULTS = {
   FUNCTIONS_CONCURRENCY: 32,
   // Lambda's limit for a synchronous response; larger data belongs in S3/MinIO.
   MAX_RESULT_BYTES: 6 * 1024 * 1024,
+  ASYNC_RETRY_DELAY_SECONDS: 60,
   RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
   RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
   AWS_REGION: 'us-east-1',
@@ -357,6 +363,11 @@ export interface Config {
     concurrency: number;
     /** Largest serialized result a function may return (MAX_RESULT_BYTES). */
     maxResultBytes: number;
+    /**
+     * A failed Event invocation's n-th retry waits n times this (ASYNC_RETRY_DELAY_SECONDS):
+     * Lambda's 1 then 2 minutes by default.
+     */
+    asyncRetryDelaySeconds: number;
     images: { node20: string; python3: string };
   };
   s3: {
@@ -555,6 +566,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idleTtlSeconds: e.POOL_IDLE_TTL_SECONDS,
       concurrency: e.FUNCTIONS_CONCURRENCY,
       maxResultBytes: e.MAX_RESULT_BYTES,
+      asyncRetryDelaySeconds: e.ASYNC_RETRY_DELAY_SECONDS,
       images: { node20: e.RUNTIME_IMAGE_NODE20, python3: e.RUNTIME_IMAGE_PYTHON3 },
     },
     s3: {

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { failedExecResponse } from '../queues/exec/responses.ts';
-import { execCancelKey } from '../queues/exec/state.ts';
+import { createRunningJobs } from '../queues/job-cancel.ts';
 import type { ExecJobPayload, ExecResponse } from '../queues/schemas/exec.ts';
 import type { Execute } from './exec/run-execution.ts';
 
@@ -18,7 +18,7 @@ export function createExecProcessor(deps: {
   /** Told how each execution ended (closes its live log). */
   onEnd?: (id: string, status: string) => void;
 }) {
-  const running = new Map<string, AbortController>();
+  const running = createRunningJobs(deps.redis, deps.prefix, 'exec');
 
   const processor = async (job: Job<ExecJobPayload>): Promise<ExecResponse> => {
     const id = job.data.execution_id;
@@ -26,28 +26,22 @@ export function createExecProcessor(deps: {
     // another id inside would be cancelled, read and uploaded under a name that is not its own.
     if (id !== job.id)
       return failedExecResponse(job.data, `The job's execution_id ${JSON.stringify(id)} is not its job id.`);
-    const controller = new AbortController();
-    running.set(id, controller);
     try {
-      if (await deps.redis.exists(execCancelKey(deps.prefix, id))) controller.abort();
+      const signal = await running.begin(id);
       await job.updateProgress({ state: 'running' }).catch(() => {});
-      const response = await deps.execute(job.data, controller.signal);
+      const response = await deps.execute(job.data, signal);
       deps.onEnd?.(id, response.status ?? (response.success ? 'succeeded' : 'failed'));
       return response;
     } finally {
-      running.delete(id);
+      running.end(id);
     }
   };
 
   return {
     processor,
     /** Kills the execution if this process runs it; answers whether it did. */
-    cancel(id: string): boolean {
-      const controller = running.get(id);
-      controller?.abort();
-      return controller !== undefined;
-    },
+    cancel: running.cancel,
     /** Executions running in this process (the node agent reports them). */
-    active: () => running.size,
+    active: running.size,
   };
 }

@@ -1,7 +1,10 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import { notRunResult } from '../queues/invocation-cancel.ts';
+import type { RunningJobs } from '../queues/job-cancel.ts';
 import type { LogWriter } from '../queues/log-stream.ts';
 import type { ReplyPublisher } from '../queues/reply-path.ts';
 import type { InvocationPayload, InvocationResult } from '../queues/schemas/functions.ts';
+import type { AsyncInvocations } from './functions/async-invocations.ts';
 import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functions/auto-tuner.ts';
 import type { FunctionStore } from './functions/function-store.ts';
 import { type RunInvocation, resized } from './functions/invocation-runner.ts';
@@ -23,13 +26,18 @@ export interface FunctionsDeps {
    * its job id, then its end. Queued in memory and batched to Redis: never awaited here.
    */
   liveLogs?: Pick<LogWriter, 'append' | 'end'>;
+  /** Cancels (DELETE /invocations/:id): the calls running here, each with its abort signal. */
+  running?: RunningJobs;
+  /** Retries, event age, dead letters and destinations of Event invocations. */
+  async?: AsyncInvocations;
 }
 
 /**
  * Runs one invocation. A handler's own failure (thrown error, timeout, OOM, a handler that does
- * not load) is a result with status FAILED or TIMEOUT and is never retried; only failures of
- * Dockhand itself (Docker away, pool full) throw, so BullMQ retries them — for async
- * invocations, whose jobs have attempts; sync ones have one.
+ * not load) is a result with status FAILED or TIMEOUT; a sync call's is final, an Event call's is
+ * retried as its function's event-invoke config says (processors/functions/async-invocations.ts).
+ * Failures of Dockhand itself (Docker away, pool full) throw, so BullMQ retries them — for async
+ * invocations, whose jobs have attempts; sync ones have one. A cancelled call ends CANCELLED.
  */
 export function createFunctionsProcessor(deps: FunctionsDeps) {
   // The observed rate prices the tuner's savings; it moves slowly, so it is re-read from the
@@ -45,7 +53,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     rates.set(name, { at: Date.now(), value });
     return value;
   };
-  return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
+  const runOne = async (job: Job<InvocationPayload>, signal?: AbortSignal): Promise<InvocationResult> => {
     // From the CLI or a script, `{"functionName": …, "event": …}` is enough: the job id names the call.
     const { functionName, event = {} } = job.data;
     const requestId = job.data.requestId ?? String(job.id);
@@ -57,9 +65,17 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     }
     // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
     // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
+    const sweep = job.data.source === 'sweep';
+    const eventCall = !sweep && job.data.invocationType !== 'RequestResponse' ? deps.async : undefined;
+    const plan = await eventCall?.begin(job);
+    if (plan?.expired) return plan.expired;
+    if (signal?.aborted)
+      return notRunResult(requestId, functionName, 'CANCELLED', {
+        errorType: 'Cancelled',
+        errorMessage: 'The invocation was cancelled before it ran.',
+      });
     void job.updateProgress(50).catch(() => {});
     const record = resized(stored, job.data.memoryMb);
-    const sweep = job.data.source === 'sweep';
     // Under the job id, which is what the route looks the call up by (a CLI job may carry
     // another requestId in its payload).
     const jobId = String(job.id);
@@ -68,6 +84,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
       requestId,
       event,
       timeoutMs: record.timeoutMs,
+      ...(signal ? { signal } : {}),
       ...(live ? { onOutput: (text, stream) => live.append('invocation', jobId, text, stream) } : {}),
     });
     live?.end('invocation', jobId, invocation.status);
@@ -109,6 +126,20 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     // S3 log are telemetry that must never fail or delay the invocation.
     if (!sweep) void deps.history.add(functionName, sample).catch(counted('history'));
     for (const sink of deps.sinks ?? []) void sink(result).catch(counted(sink.name || 'sink'));
-    return result;
+    return eventCall && plan ? eventCall.settle(job, result, plan.config) : result;
+  };
+
+  return async (job: Job<InvocationPayload>): Promise<InvocationResult> => {
+    const jobId = String(job.id);
+    const running = deps.running;
+    try {
+      return await runOne(job, running ? await running.begin(jobId) : undefined);
+    } catch (err) {
+      if (deps.async && job.data.invocationType !== 'RequestResponse' && job.data.source !== 'sweep')
+        await deps.async.failed(job, err);
+      throw err;
+    } finally {
+      running?.end(jobId);
+    }
   };
 }

@@ -26,7 +26,13 @@ const retried: JobsOptions = { attempts: 3, backoff: { type: 'exponential', dela
 
 /** Every queue Dockhand owns: name → payload and result schemas, job defaults. */
 export const queueCatalog = {
-  functions: { payload: InvocationPayload, result: InvocationResult, jobOptions: retried },
+  // Backoff `invocation`: the functions Worker's strategy (processors/functions/async-invocations.ts)
+  // waits minutes after a handler's failure of an Event call, seconds after Dockhand's own.
+  functions: {
+    payload: InvocationPayload,
+    result: InvocationResult,
+    jobOptions: { ...retried, backoff: { type: 'invocation', delay: 1000 } },
+  },
   // Power tuning: one job runs the whole sweep on a worker, with progress, instead of an HTTP
   // request holding hundreds of calls. Not retried: a sweep half-run is asked again.
   sweeps: { payload: SweepPayload, result: SweepResult, jobOptions: { ...keepFinished, attempts: 1 } },

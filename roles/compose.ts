@@ -8,6 +8,7 @@ import { AddressPolicy } from '../core/address-policy.ts';
 import { type Config, redactUrl } from '../core/config.ts';
 import { createHealth } from '../core/health.ts';
 import { createSafeFetch } from '../core/safe-fetch.ts';
+import { invocationBackoff } from '../processors/functions/async-invocations.ts';
 import { createHttpJobsProcessor } from '../processors/http-jobs.ts';
 import { checkPayloads, type ProcessorMap } from '../processors/index.ts';
 import { createSchedulerProcessor, type TickHandler } from '../processors/scheduler.ts';
@@ -144,6 +145,7 @@ export async function startProcess(
   });
   const tickHandlers = [batches.discovery, ...(options.tickHandlers ?? [])];
 
+  const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const functions = await wireFunctions({
     config,
     producer,
@@ -155,6 +157,7 @@ export async function startProcess(
     gateway: spec.http === 'api',
     worker: works('functions'),
     liveLogs,
+    fetch: safeFetch,
   });
 
   const exec = await wireExec({
@@ -172,7 +175,6 @@ export async function startProcess(
     bridge: spec.bridge ?? false,
   });
 
-  const safeFetch = createSafeFetch({ policy: new AddressPolicy(config.httpJobs) });
   const processors: ProcessorMap = {
     'http-jobs': createHttpJobsProcessor({ fetch: safeFetch }),
     scheduler: createSchedulerProcessor(tickHandlers),
@@ -205,6 +207,14 @@ export async function startProcess(
         lockRenewTime: (config.jobs.lockSeconds * 1000) / 3,
         stalledInterval: config.jobs.stalledCheckSeconds * 1000,
         maxStalledCount: config.jobs.maxStalledCount,
+        // A failed Event invocation waits ASYNC_RETRY_DELAY_SECONDS × n before retry n.
+        ...(name === 'functions'
+          ? {
+              settings: {
+                backoffStrategy: invocationBackoff(config.functions.asyncRetryDelaySeconds * 1000),
+              },
+            }
+          : {}),
       });
       worker.on('error', () => {}); // connection blips are retried by ioredis; jobs are not lost
       jobMetrics.instrument(worker);

@@ -41,6 +41,8 @@ export async function describeApi(config: Config): Promise<unknown> {
       deadLetters: unavailable('the dead letters'),
       s3Code: unavailable('S3'),
       waiter: unavailable('the result waiter'),
+      eventInvokeConfigs: unavailable('the event invoke configs'),
+      destinationChannels: { prefix: config.redis.prefix, reserved: [] },
     },
     exec: { waiter: unavailable('the exec waiter'), limits: config.exec },
     logs: { reader: unavailable('the log reader'), maxFollowers: 1 },

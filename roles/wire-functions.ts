@@ -5,6 +5,10 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../core/config.ts';
+import type { SafeFetch } from '../core/safe-fetch.ts';
+import { createAsyncInvocations } from '../processors/functions/async-invocations.ts';
+import { createDestinationMetrics, createDestinationSender } from '../processors/functions/destinations.ts';
+import { createEventInvokeConfigStore } from '../processors/functions/event-invoke-config.ts';
 import {
   createFunctionStore,
   localCodeStorage,
@@ -25,6 +29,7 @@ import {
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
+import { createRunningInvocations, invocationCancelChannel } from '../queues/invocation-cancel.ts';
 import type { LogWriter } from '../queues/log-stream.ts';
 import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
@@ -57,6 +62,8 @@ export async function wireFunctions(deps: {
   enqueue: Enqueue;
   /** Where calls' output goes as it is written (live logs). */
   liveLogs?: LogWriter;
+  /** The SSRF-guarded fetch HTTP jobs use: HTTP destinations are POSTed through it. */
+  fetch: SafeFetch;
 }) {
   const { config, producer } = deps;
   const prefix = config.redis.prefix;
@@ -71,6 +78,12 @@ export async function wireFunctions(deps: {
     buckets: [config.s3.codeBucket ?? '', ...config.s3.codeBucketsAllowed],
   });
   const history = createTuningHistory({ redis: producer, prefix });
+  const eventInvokeConfigs = createEventInvokeConfigStore(producer, prefix);
+  // Channels a destination may not publish on: Dockhand's own (under the prefix, and these).
+  const destinationChannels = {
+    prefix,
+    reserved: [FUNCTION_RESULTS_CHANNEL, config.exec.channels.requests, config.exec.channels.responses],
+  };
 
   const waiterRedis: Redis[] = [];
   // What waits for Redis (streams read, channels subscribed): a role may start while Redis is
@@ -95,7 +108,10 @@ export async function wireFunctions(deps: {
    */
   const listenForChanges = (target: WarmPool): Redis => {
     const subscriber = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
-    subscriber.on('message', (_channel: string, raw: string) => {
+    const cancels = invocationCancelChannel(prefix);
+    subscriber.on('message', (channel: string, raw: string) => {
+      // A cancel for a call this process runs (DELETE /invocations/:id); the flag covers the rest.
+      if (channel === cancels) return void running.cancel(raw);
       try {
         const { name, version } = JSON.parse(raw) as FunctionChanged;
         if (typeof name !== 'string') return;
@@ -107,7 +123,7 @@ export async function wireFunctions(deps: {
         deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
       }
     });
-    redisSetup.push(subscriber.subscribe(functionChangedChannel(prefix)));
+    redisSetup.push(subscriber.subscribe(functionChangedChannel(prefix), cancels));
     return subscriber;
   };
 
@@ -122,12 +138,15 @@ export async function wireFunctions(deps: {
           waitSeconds: config.sqs.waitSeconds,
           enqueue: deps.enqueue,
           functionExists: async (name) => (await store.get(name)) !== undefined,
-          deadLetter: deadLetters.add,
+          deadLetter: async (entry) => {
+            await deadLetters.add(entry);
+          },
           log: (message, extra) => deps.logger.warn(extra ?? {}, message),
         })
       : undefined;
   ingress?.start();
 
+  const running = createRunningInvocations(producer, prefix);
   let pool: WarmPool | undefined;
   let changes: Redis | undefined;
   let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
@@ -185,6 +204,28 @@ export async function wireFunctions(deps: {
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
         liveLogs: deps.liveLogs,
+        running,
+        async: createAsyncInvocations({
+          configs: eventInvokeConfigs,
+          deadLetters,
+          retryDelayMs: config.functions.asyncRetryDelaySeconds * 1000,
+          functionArn: (name) => `arn:aws:lambda:${config.aws.region}:000000000000:function:${name}`,
+          log: (message, extra) => deps.logger.error(extra, message),
+          send: createDestinationSender({
+            enqueue: deps.enqueue,
+            publish: (channel, message) => producer.publish(channel, message),
+            fetch: deps.fetch,
+            channels: destinationChannels,
+            functionExists: async (name) => (await store.get(name)) !== undefined,
+            onFailure: (() => {
+              const count = createDestinationMetrics(deps.registry);
+              return (type: string, reason: string) => {
+                count(type);
+                deps.logger.warn({ destination: type, reason }, 'A destination record was not delivered.');
+              };
+            })(),
+          }),
+        }),
       });
       sweepProcessor = createSweepsProcessor({ store, history, run, closing: () => deps.lifecycle.closing });
       // Gateways answer a sync call 503 at once when no worker's Docker answers.
@@ -225,6 +266,8 @@ export async function wireFunctions(deps: {
     processor,
     sweepProcessor,
     deadLetters,
+    eventInvokeConfigs,
+    destinationChannels,
     /** First thing at shutdown: gateways stop sending sync calls here while workers drain. */
     async leave() {
       await beacon?.stop();

@@ -3,7 +3,7 @@ import { DEFAULT_MAX_RESULT_BYTES } from './frame-channel.ts';
 import type { OutputSink, Sandbox } from './sandbox.ts';
 import type { FunctionImage, WarmPool } from './warm-pool.ts';
 
-export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT';
+export type InvocationStatus = 'SUCCESS' | 'FAILED' | 'TIMEOUT' | 'CANCELLED';
 
 export interface InvocationError {
   errorType: string;
@@ -39,6 +39,8 @@ export interface InvokeRequest {
    * `logs` are the same as without it.
    */
   onOutput?: OutputSink;
+  /** Aborting stops the call: its container is destroyed (never reused), status CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export interface InvokerOptions {
@@ -80,6 +82,7 @@ function resources(before: ResourceSample | null, after: ResourceSample | null, 
 type Outcome =
   | { kind: 'frame'; frame: Record<string, unknown> }
   | { kind: 'timeout' }
+  | { kind: 'cancelled' }
   | { kind: 'exit'; oomKilled: boolean; exitCode: number }
   | { kind: 'channel'; error: Error };
 
@@ -148,6 +151,19 @@ export function createInvoker(deps: InvokerOptions) {
           logsTruncated: Boolean(f.logsTruncated),
         };
       }
+      if (outcome.kind === 'cancelled') {
+        return {
+          ...base,
+          status: 'CANCELLED',
+          result: null,
+          error: {
+            errorType: 'Cancelled',
+            errorMessage: 'The invocation was cancelled; its container was removed.',
+          },
+          logs: raw,
+          logsTruncated: false,
+        };
+      }
       if (outcome.kind === 'timeout') {
         return {
           ...base,
@@ -207,6 +223,12 @@ async function race(
   const timeout = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), req.timeoutMs);
   });
+  let onAbort: (() => void) | undefined;
+  const cancelled = new Promise<Outcome>((resolve) => {
+    onAbort = () => resolve({ kind: 'cancelled' });
+    if (req.signal?.aborted) onAbort();
+    else req.signal?.addEventListener('abort', onAbort, { once: true });
+  });
   const exited = sandbox.exited.then((e): Outcome => ({ kind: 'exit', ...e }));
   const reply = sandbox.channel
     .request({
@@ -230,10 +252,14 @@ async function race(
             ]),
     );
   try {
-    const outcome = await Promise.race([reply, timeout, exited]);
-    if (outcome.kind === 'timeout') await sandbox.destroy();
+    // A cancel already asked for wins over a reply that raced it: the caller was told it stops.
+    const outcome = await Promise.race(
+      req.signal?.aborted ? [cancelled] : [reply, timeout, exited, cancelled],
+    );
+    if (outcome.kind === 'timeout' || outcome.kind === 'cancelled') await sandbox.destroy();
     return outcome;
   } finally {
     clearTimeout(timer);
+    if (onAbort) req.signal?.removeEventListener('abort', onAbort);
   }
 }

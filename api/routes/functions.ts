@@ -40,6 +40,8 @@ export interface FunctionRouteDeps {
   deadLetters: DeadLetters;
   /** Reads `code.s3` zips from the allowed buckets (processors/functions/s3-code-source.ts). */
   s3Code: S3CodeReader;
+  /** The result of a call cancelled while queued (its job is gone): queues/invocation-cancel.ts. */
+  cancelledResult?: (requestId: string) => Promise<InvocationResult | undefined>;
 }
 
 /** Sync callers wait this long past the function's own timeout for a worker to pick the call up. */
@@ -255,6 +257,8 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     },
     async (request, reply) => {
       const job = await deps.queues.functions.getJob(request.params.requestId);
+      const cancelled = job ? undefined : await deps.cancelledResult?.(request.params.requestId);
+      if (cancelled) return reply.status(200).send(cancelled);
       if (!job)
         throw new NotFoundError(`No invocation ${request.params.requestId}; results are kept for 24 hours.`);
       const state = await job.getState();

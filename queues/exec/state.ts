@@ -1,19 +1,19 @@
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { compileValidator } from '../enqueue.ts';
+import { cancelChannel, cancelFlagKey, cancelJob, cancelRequested } from '../job-cancel.ts';
 import { ExecJobPayload, ExecResponse } from '../schemas/exec.ts';
 import { failedExecResponse } from './responses.ts';
 
 /*
- * Where an execution stands, and cancelling it, for every entrance (HTTP, bridge, CLI). A
- * queued job is removed at once (BullMQ refuses to remove a job a worker holds, so removal and
- * pick-up cannot both win); a running one is told through a channel every exec worker
- * listens on, and a flag catches the worker that picks the job up in between.
+ * Where an execution stands, and cancelling it, for every entrance (HTTP, bridge, CLI), by the
+ * shared way of queues/job-cancel.ts (remove when queued, flag + channel when running).
  */
 
+const KIND = 'exec';
 /** Every exec worker subscribes; the message is an execution id. */
-export const execCancelChannel = (prefix: string) => `${prefix}:exec:cancel`;
-export const execCancelKey = (prefix: string, id: string) => `${prefix}:exec:cancel:${id}`;
+export const execCancelChannel = (prefix: string) => cancelChannel(prefix, KIND);
+export const execCancelKey = (prefix: string, id: string) => cancelFlagKey(prefix, KIND, id);
 /** The response of an execution cancelled while queued: its job is gone, this stays. */
 const cancelledKey = (prefix: string, id: string) => `${prefix}:exec:cancelled:${id}`;
 // As long as BullMQ keeps a finished exec job (queues/registry.ts keepFinished: a day).
@@ -76,7 +76,7 @@ export async function describeExecution(
   }
   const ids = idsOf(job, id);
   if (state === 'active') {
-    const cancelling = (await redis.exists(execCancelKey(prefix, id))) === 1;
+    const cancelling = await cancelRequested(redis, prefix, KIND, id);
     return { state: cancelling ? 'cancelling' : 'running', ...ids };
   }
   return { state: 'queued', ...ids };
@@ -93,26 +93,14 @@ export async function cancelExecution(
   prefix: string,
   id: string,
 ): Promise<'cancelled' | 'cancelling' | 'finished' | 'unknown'> {
-  const job = await queue.getJob(id);
-  if (!job) return (await redis.exists(cancelledKey(prefix, id))) ? 'finished' : 'unknown';
-  const state = await job.getState();
-  if (state === 'completed' || state === 'failed') return 'finished';
-  await redis.set(execCancelKey(prefix, id), '1', 'EX', KEEP_SECONDS);
-  if (state !== 'active') {
-    const ids = idsOf(job, id);
-    const removed = await job.remove().then(
-      () => true,
-      // A worker took it between the two calls: it sees the flag, or the channel's message.
-      () => false,
-    );
-    if (removed) {
-      const response = failedExecResponse(ids, 'The execution was cancelled before it started.', {
-        status: 'cancelled',
-      });
-      await redis.set(cancelledKey(prefix, id), JSON.stringify(response), 'EX', KEEP_SECONDS);
-      return 'cancelled';
-    }
-  }
-  await redis.publish(execCancelChannel(prefix), id);
-  return 'cancelling';
+  const done = await cancelJob({ queue, redis, prefix, kind: KIND, keepSeconds: KEEP_SECONDS }, id);
+  if (done.outcome === 'missing')
+    return (await redis.exists(cancelledKey(prefix, id))) ? 'finished' : 'unknown';
+  if (done.outcome === 'finished') return 'finished';
+  if (done.outcome === 'signalled') return 'cancelling';
+  const response = failedExecResponse(idsOf(done.job, id), 'The execution was cancelled before it started.', {
+    status: 'cancelled',
+  });
+  await redis.set(cancelledKey(prefix, id), JSON.stringify(response), 'EX', KEEP_SECONDS);
+  return 'cancelled';
 }

@@ -22,6 +22,14 @@ export const InvocationPayload = Type.Object(
         description: 'The waiting gateway: the worker also publishes the result on its reply channel.',
       }),
     ),
+    destinationDepth: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        description:
+          'Set on a call made by a destination: how many destination hops led to it (loops stop at 16).',
+      }),
+    ),
     memoryMb: Type.Optional(
       Type.Integer({
         minimum: 64,
@@ -51,7 +59,12 @@ export const InvocationError = Type.Object({
 export const InvocationResult = Type.Object({
   requestId: Type.String(),
   functionName: Type.String(),
-  status: Type.Union([Type.Literal('SUCCESS'), Type.Literal('FAILED'), Type.Literal('TIMEOUT')]),
+  status: Type.Union([
+    Type.Literal('SUCCESS'),
+    Type.Literal('FAILED'),
+    Type.Literal('TIMEOUT'),
+    Type.Literal('CANCELLED'),
+  ]),
   durationMs: Type.Number(),
   result: Type.Unknown(),
   error: Type.Optional(InvocationError),
