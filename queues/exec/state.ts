@@ -10,12 +10,14 @@ import { failedExecResponse } from './responses.ts';
  * shared way of queues/job-cancel.ts (remove when queued, flag + channel when running).
  */
 
-const KIND = 'exec';
+// Not the queue's name: under `<prefix>:exec:` the flag of an execution named `lock` would be
+// the lock key of the job named `cancel` (queues/job-cancel.ts).
+const KIND = 'exec-runs';
 /** Every exec worker subscribes; the message is an execution id. */
 export const execCancelChannel = (prefix: string) => cancelChannel(prefix, KIND);
 export const execCancelKey = (prefix: string, id: string) => cancelFlagKey(prefix, KIND, id);
 /** The response of an execution cancelled while queued: its job is gone, this stays. */
-const cancelledKey = (prefix: string, id: string) => `${prefix}:exec:cancelled:${id}`;
+const cancelledKey = (prefix: string, id: string) => `${prefix}:${KIND}:cancelled:${id}`;
 // As long as BullMQ keeps a finished exec job (queues/registry.ts keepFinished: a day).
 const KEEP_SECONDS = 86_400;
 
