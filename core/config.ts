@@ -109,6 +109,7 @@ const EnvSchema = Type.Object({
   }),
   RUNTIME_IMAGE_NODE20: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   RUNTIME_IMAGE_PYTHON3: Type.String({ minLength: 1, description: 'a Docker image reference' }),
+  RUNTIME_IMAGE_PROVIDED: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
   S3_CODE_BUCKET: Type.Optional(Type.String()),
   S3_CODE_BUCKETS_ALLOWED: Type.Optional(Type.String({ description: 'a comma-separated list of buckets' })),
@@ -271,6 +272,7 @@ const DEFAULTS = {
   MAX_RESULT_BYTES: 6 * 1024 * 1024,
   RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
   RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
+  RUNTIME_IMAGE_PROVIDED: 'dockhand-runtime-provided:local',
   AWS_REGION: 'us-east-1',
   SQS_WAIT_SECONDS: 20,
   SCHEDULER_INTERVAL_SECONDS: 600,
@@ -357,7 +359,7 @@ export interface Config {
     concurrency: number;
     /** Largest serialized result a function may return (MAX_RESULT_BYTES). */
     maxResultBytes: number;
-    images: { node20: string; python3: string };
+    images: { node20: string; python3: string; provided: string };
   };
   s3: {
     endpoint?: string;
@@ -555,7 +557,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idleTtlSeconds: e.POOL_IDLE_TTL_SECONDS,
       concurrency: e.FUNCTIONS_CONCURRENCY,
       maxResultBytes: e.MAX_RESULT_BYTES,
-      images: { node20: e.RUNTIME_IMAGE_NODE20, python3: e.RUNTIME_IMAGE_PYTHON3 },
+      images: {
+        node20: e.RUNTIME_IMAGE_NODE20,
+        python3: e.RUNTIME_IMAGE_PYTHON3,
+        provided: e.RUNTIME_IMAGE_PROVIDED,
+      },
     },
     s3: {
       endpoint: e.S3_ENDPOINT,
