@@ -185,9 +185,13 @@ def cut(text):
 def describe(err):
     # `stackTrace` is Lambda's form (one string per frame, as traceback.format_list gives it,
     # at most ERROR_CAP characters in all); `stack` is Dockhand's (one string).
+    # Lambda's runtime leaves its own frames out: the trace starts in the function's code.
+    summary = traceback.extract_tb(err.__traceback__)
+    while summary and summary[0].filename == __file__:
+        summary.pop(0)
     frames = []
     room = ERROR_CAP
-    for line in traceback.format_list(traceback.extract_tb(err.__traceback__)):
+    for line in traceback.format_list(summary):
         if len(line) > room:
             break
         frames.append(line)
