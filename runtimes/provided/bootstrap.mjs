@@ -118,14 +118,18 @@ let waitingNext = null;
 /** The call in progress: {id, context, event, limit, sent, settle}. */
 let current = null;
 
-const exitStatus = (code, signal) => (signal ? `signal: ${signal.replace(/^SIG/, '').toLowerCase()}` : `exit status ${code}`);
+const exitStatus = (code, signal) =>
+  signal ? `signal: ${signal.replace(/^SIG/, '').toLowerCase()}` : `exit status ${code}`;
 
 function startRuntime() {
   return new Promise((resolve) => {
     const file = path.join(TASK_DIR, 'bootstrap');
     const timer = setTimeout(() => {
       child?.kill('SIGKILL');
-      settle({ errorType: 'Runtime.InitTimeout', errorMessage: `The runtime did not ask for an event within ${INIT_TIMEOUT_MS} ms of starting.` });
+      settle({
+        errorType: 'Runtime.InitTimeout',
+        errorMessage: `The runtime did not ask for an event within ${INIT_TIMEOUT_MS} ms of starting.`,
+      });
     }, INIT_TIMEOUT_MS);
     const settle = (error) => {
       if (init !== settle) return;
@@ -230,7 +234,9 @@ function postedError(req, body, fallbackType) {
   const header = req.headers['lambda-runtime-function-error-type'];
   const error = {
     errorType: cut(String(doc?.errorType || header || fallbackType)),
-    errorMessage: cut(typeof doc?.errorMessage === 'string' ? doc.errorMessage : doc === undefined ? text : ''),
+    errorMessage: cut(
+      typeof doc?.errorMessage === 'string' ? doc.errorMessage : doc === undefined ? text : '',
+    ),
   };
   if (Array.isArray(doc?.stackTrace)) {
     let room = ERROR_CAP;
@@ -261,27 +267,39 @@ async function route(req, res) {
   if (req.method === 'POST' && url === `${API}/init/error`) {
     const { body } = await readBody(req, MAX_ERROR_BODY);
     if (!init)
-      return json(res, 403, { errorType: 'InvalidStateTransition', errorMessage: 'The runtime is past its init.' });
+      return json(res, 403, {
+        errorType: 'InvalidStateTransition',
+        errorMessage: 'The runtime is past its init.',
+      });
     json(res, 202, { status: 'OK' });
     return init(postedError(req, body, 'Runtime.InitError'));
   }
   const match = req.method === 'POST' ? invocationPath.exec(url) : null;
   if (!match) {
     await readBody(req, 0);
-    return json(res, 404, { errorType: 'NotFound', errorMessage: `No such Runtime API route: ${req.method} ${url}` });
+    return json(res, 404, {
+      errorType: 'NotFound',
+      errorMessage: `No such Runtime API route: ${req.method} ${url}`,
+    });
   }
   const [, id, kind] = match;
   const call = current?.sent && decodeURIComponent(id) === current.id ? current : undefined;
   const limit = kind === 'response' ? (call?.limit ?? MAX_RESULT_BYTES) : MAX_ERROR_BODY;
   const { body, size, over } = await readBody(req, limit);
   if (!call || current !== call)
-    return json(res, 400, { errorType: 'InvalidRequestID', errorMessage: 'No call in progress has this request id.' });
+    return json(res, 400, {
+      errorType: 'InvalidRequestID',
+      errorMessage: 'No call in progress has this request id.',
+    });
   if (kind === 'error') {
     json(res, 202, { status: 'OK' });
     return call.settle({ ok: false, error: postedError(req, body, 'Runtime.Unknown') });
   }
   if (over) {
-    json(res, 413, { errorType: 'RequestEntityTooLarge', errorMessage: `The response is ${size} bytes, over ${limit}.` });
+    json(res, 413, {
+      errorType: 'RequestEntityTooLarge',
+      errorMessage: `The response is ${size} bytes, over ${limit}.`,
+    });
     return call.settle({ ok: false, error: tooLarge(size, limit) });
   }
   json(res, 202, { status: 'OK' });
@@ -330,7 +348,8 @@ async function load(message) {
   fs.mkdirSync(TASK_DIR, { recursive: true });
   for (const [file, content] of Object.entries(message.files)) {
     const target = path.join(TASK_DIR, file);
-    if (!target.startsWith(`${TASK_DIR}/`)) throw new Error(`Refusing file outside the task directory: ${file}`);
+    if (!target.startsWith(`${TASK_DIR}/`))
+      throw new Error(`Refusing file outside the task directory: ${file}`);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     // A zip's mode bits do not survive into `files`: everything may run, as the bootstrap must.
     fs.writeFileSync(target, Buffer.from(content, 'base64'), { mode: 0o755 });
@@ -340,7 +359,8 @@ async function load(message) {
     ...process.env,
     LD_LIBRARY_PATH: `/lib64:/usr/lib64:${TASK_DIR}:${TASK_DIR}/lib`,
     ...env,
-    AWS_LAMBDA_LOG_STREAM_NAME: env.AWS_LAMBDA_LOG_STREAM_NAME ?? logStreamName(env.AWS_LAMBDA_FUNCTION_VERSION),
+    AWS_LAMBDA_LOG_STREAM_NAME:
+      env.AWS_LAMBDA_LOG_STREAM_NAME ?? logStreamName(env.AWS_LAMBDA_FUNCTION_VERSION),
     LAMBDA_TASK_ROOT: env.LAMBDA_TASK_ROOT ?? TASK_DIR,
     _HANDLER: message.handler,
     // Not the function's to change: it is how its runtime finds us.
@@ -400,13 +420,17 @@ lines.on('line', (line) => {
     try {
       message = JSON.parse(line);
     } catch {
-      return reply({ type: 'error', error: { errorType: 'ProtocolError', errorMessage: 'Invalid JSON frame.' } });
+      return reply({
+        type: 'error',
+        error: { errorType: 'ProtocolError', errorMessage: 'Invalid JSON frame.' },
+      });
     }
     if (message.type === 'load') {
       try {
         const started = await load(message);
         if (started.ok) reply({ type: 'loaded', id: message.id, ok: true });
-        else reply({ type: 'loaded', id: message.id, ok: false, error: started.error, logs: takeLogs().logs });
+        else
+          reply({ type: 'loaded', id: message.id, ok: false, error: started.error, logs: takeLogs().logs });
       } catch (err) {
         reply({ type: 'loaded', id: message.id, ok: false, error: describe(err), logs: takeLogs().logs });
       }

@@ -23,7 +23,11 @@ async function deploy(name: string, body: Record<string, unknown>) {
 const node = (name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
   deploy(name, { code: { files }, ...extra });
 const invoke = async (name: string, event: unknown = {}) => {
-  const res = await app.inject({ method: 'POST', url: `/functions/${name}/invoke`, payload: event as object });
+  const res = await app.inject({
+    method: 'POST',
+    url: `/functions/${name}/invoke`,
+    payload: event as object,
+  });
   return res.json();
 };
 
@@ -84,7 +88,10 @@ t.test('node: Lambda context fields beside Dockhand own, and Lambda environment'
 t.test("a function's own env wins over Lambda's", async (t) => {
   await node(
     'own-region',
-    { 'index.js': 'exports.handler = async () => [process.env.AWS_REGION, process.env.AWS_LAMBDA_FUNCTION_NAME];' },
+    {
+      'index.js':
+        'exports.handler = async () => [process.env.AWS_REGION, process.env.AWS_LAMBDA_FUNCTION_NAME];',
+    },
     { env: { AWS_REGION: 'ap-south-1' } },
   );
   t.same((await invoke('own-region')).result, ['ap-south-1', 'own-region']);
@@ -125,7 +132,11 @@ t.test('node callback handlers', async (t) => {
 
   const waits = await invoke('cb', { mode: 'waits' });
   t.equal(waits.result, 'answered');
-  t.equal(waits.logs, 'the loop emptied first\n', 'callbackWaitsForEmptyEventLoop: the timer ran before the answer');
+  t.equal(
+    waits.logs,
+    'the loop emptied first\n',
+    'callbackWaitsForEmptyEventLoop: the timer ran before the answer',
+  );
 
   const noWait = await invoke('cb', { mode: 'no-wait' });
   t.same(noWait.result, { flag: false }, 'the property is settable');
@@ -147,7 +158,9 @@ t.test('node callback handlers', async (t) => {
 t.test('node: a handler that never answers times out', async (t) => {
   await node(
     'forever',
-    { 'index.js': 'exports.handler = (e, c, cb) => { setInterval(() => {}, 1000); cb(null, "never sent"); };' },
+    {
+      'index.js': 'exports.handler = (e, c, cb) => { setInterval(() => {}, 1000); cb(null, "never sent"); };',
+    },
     { timeoutMs: 800 },
   );
   const res = await invoke('forever');
@@ -167,7 +180,7 @@ export const handler = async (event) => ({ esm: typeof hostname === 'function', 
       'package.json': JSON.stringify({ type: 'module' }),
       'src/app.js': `import { helper } from './helper.js';
 export async function main(event, context) { return helper(event.n) + ':' + context.functionName; }`,
-      'src/helper.js': 'export const helper = (n) => `module ${n * 2}`;',
+      'src/helper.js': 'export const helper = (n) => "module " + n * 2;',
     },
     { handler: 'src/app.main' },
   );

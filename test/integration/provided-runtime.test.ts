@@ -15,18 +15,27 @@ import { makeZip } from '../helpers/zip.ts';
 
 leakCheck(t);
 const MAX_RESULT_BYTES = 1024 * 1024;
-const config = testConfig(t, { POOL_MIN_IDLE: '1', POOL_MAX: '12', MAX_RESULT_BYTES: String(MAX_RESULT_BYTES) });
+const config = testConfig(t, {
+  POOL_MIN_IDLE: '1',
+  POOL_MAX: '12',
+  MAX_RESULT_BYTES: String(MAX_RESULT_BYTES),
+});
 const running = await startRole('all', config, { listen: false });
 t.teardown(() => running.close());
 const { app } = running;
 
 const build = tempDir(t, 'cboot');
 const cBinary = path.join(build, 'bootstrap');
-execFileSync('gcc', ['-O2', '-o', cBinary, path.join(import.meta.dirname, '../fixtures/provided/bootstrap.c')]);
+execFileSync('gcc', [
+  '-O2',
+  '-o',
+  cBinary,
+  path.join(import.meta.dirname, '../fixtures/provided/bootstrap.c'),
+]);
 // Mode 0644 as a zip made on another system may leave it: the sandbox makes it executable.
-const cZip = (await makeZip([{ name: 'bootstrap', content: readFileSync(cBinary), mode: 0o100644 }])).toString(
-  'base64',
-);
+const cZip = (
+  await makeZip([{ name: 'bootstrap', content: readFileSync(cBinary), mode: 0o100644 }])
+).toString('base64');
 
 async function deploy(name: string, body: Record<string, unknown>) {
   const res = await app.inject({
@@ -38,7 +47,11 @@ async function deploy(name: string, body: Record<string, unknown>) {
   return res.json();
 }
 const invoke = async (name: string, event: unknown = {}) => {
-  const res = await app.inject({ method: 'POST', url: `/functions/${name}/invoke`, payload: event as object });
+  const res = await app.inject({
+    method: 'POST',
+    url: `/functions/${name}/invoke`,
+    payload: event as object,
+  });
   return res.json();
 };
 
@@ -191,7 +204,11 @@ t.test('a python script bootstrap: Lambda environment, results, errors, limits',
   });
   t.match(env.logs, /python runtime up\n/);
 
-  t.equal((await invoke('pyrt', { op: 'text' })).result, 'plain words', 'a response that is not JSON is text');
+  t.equal(
+    (await invoke('pyrt', { op: 'text' })).result,
+    'plain words',
+    'a response that is not JSON is text',
+  );
 
   const raised = await invoke('pyrt', { op: 'raise' });
   t.equal(raised.status, 'FAILED');
