@@ -1,8 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
+import Docker from 'dockerode';
 import t from 'tap';
 import { startRole } from '../../roles/index.ts';
+import { runtimeCatalog } from '../../runtimes/catalog.ts';
+import type { CgroupProfiler } from '../../runtimes/cgroup-profiler.ts';
+import { DockerSandboxDriver } from '../../runtimes/docker-sandbox.ts';
+import { createInvoker } from '../../runtimes/invoker.ts';
+import type { FunctionImage, WarmPool } from '../../runtimes/warm-pool.ts';
 import { testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
@@ -242,4 +249,65 @@ t.test('a runtime past its timeout is killed; the next call gets a new one', asy
   const after = await invoke('pyslow', { op: 'echo', n: 1 });
   t.equal(after.status, 'SUCCESS');
   t.same(after.result, { echo: { op: 'echo', n: 1 } });
+});
+
+t.test('an init that never asks for an event fails after 10 s, as Lambda bounds init', async (t) => {
+  await deploy('stuck-init', {
+    code: { files: { bootstrap: '#!/bin/sh\necho stuck\nexec python3 -c "import time; time.sleep(60)"\n' } },
+  });
+  const res = await invoke('stuck-init');
+  t.equal(res.status, 'FAILED');
+  t.equal(res.error.errorType, 'Runtime.InitTimeout');
+  t.match(res.logs, /stuck/);
+});
+
+t.test("live logs: the runtime's output streams up to the budget, labelled by stream", async (t) => {
+  const { provided } = runtimeCatalog(config.functions.images);
+  const driver = new DockerSandboxDriver(new Docker(), `${hostname()}/${process.pid}`);
+  const sandbox = await driver.create({
+    image: provided.image,
+    cmd: provided.cmd,
+    memoryMb: 128,
+    tmpfsExec: provided.tmpfsExec,
+  });
+  t.teardown(() => sandbox.destroy());
+  await sandbox.channel.waitFor('ready');
+  const chatty = PY_BOOTSTRAP.replace(
+    'op = event.get("op")',
+    'op = event.get("op")\n    for i in range(40000):\n        print("o%d" % i)\n        print("e%d" % i, file=sys.stderr)\n    sys.stdout.flush()',
+  );
+  const loaded = await sandbox.channel.request({
+    type: 'load',
+    handler: 'x.y',
+    env: {},
+    files: { bootstrap: Buffer.from(chatty).toString('base64') },
+  });
+  t.equal(loaded.ok, true, JSON.stringify(loaded.error));
+  const pool = {
+    acquire: async () => ({ sandbox, coldStart: false }),
+    release: () => {},
+  } as unknown as WarmPool;
+  const profiler = { resetPeak: async () => true, sample: async () => null } as unknown as CgroupProfiler;
+  const invokeDirect = createInvoker({ pool, profiler, liveLogChars: 5000 });
+  const pieces: Array<[string, string]> = [];
+  const fn = { name: 'f', runtime: 'provided', handler: 'x.y', memoryMb: 128 } as FunctionImage;
+  const out = await invokeDirect(fn, {
+    requestId: 'live-1',
+    event: { op: 'echo' },
+    timeoutMs: 60_000,
+    onOutput: (text, stream) => pieces.push([stream, text]),
+  });
+  t.equal(out.status, 'SUCCESS', JSON.stringify(out.error));
+  const streamed = pieces.map(([, text]) => text).join('');
+  t.equal(streamed.length, 5001, 'the budget and one character more crossed the pipe, no more');
+  t.equal(out.logs.length, 262144, 'the result keeps its own 256 Ki');
+  t.ok(
+    pieces.every(([stream, text]) =>
+      text
+        .split('\n')
+        .filter((line) => /^[oe]\d/.test(line))
+        .every((line) => (line[0] === 'o') === (stream === 'stdout')),
+    ),
+    'every piece is labelled with the stream it was written to',
+  );
 });
