@@ -114,6 +114,7 @@ const EnvSchema = Type.Object({
   }),
   RUNTIME_IMAGE_NODE20: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   RUNTIME_IMAGE_PYTHON3: Type.String({ minLength: 1, description: 'a Docker image reference' }),
+  RUNTIME_IMAGE_PROVIDED: Type.String({ minLength: 1, description: 'a Docker image reference' }),
   S3_ENDPOINT: Type.Optional(Url('an http(s):// URL')),
   S3_CODE_BUCKET: Type.Optional(Type.String()),
   S3_CODE_BUCKETS_ALLOWED: Type.Optional(Type.String({ description: 'a comma-separated list of buckets' })),
@@ -277,6 +278,7 @@ const DEFAULTS = {
   ASYNC_RETRY_DELAY_SECONDS: 60,
   RUNTIME_IMAGE_NODE20: 'dockhand-runtime-node20:local',
   RUNTIME_IMAGE_PYTHON3: 'dockhand-runtime-python3:local',
+  RUNTIME_IMAGE_PROVIDED: 'dockhand-runtime-provided:local',
   AWS_REGION: 'us-east-1',
   SQS_WAIT_SECONDS: 20,
   SCHEDULER_INTERVAL_SECONDS: 600,
@@ -368,7 +370,7 @@ export interface Config {
      * Lambda's 1 then 2 minutes by default.
      */
     asyncRetryDelaySeconds: number;
-    images: { node20: string; python3: string };
+    images: { node20: string; python3: string; provided: string };
   };
   s3: {
     endpoint?: string;
@@ -567,7 +569,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.FUNCTIONS_CONCURRENCY,
       maxResultBytes: e.MAX_RESULT_BYTES,
       asyncRetryDelaySeconds: e.ASYNC_RETRY_DELAY_SECONDS,
-      images: { node20: e.RUNTIME_IMAGE_NODE20, python3: e.RUNTIME_IMAGE_PYTHON3 },
+      images: {
+        node20: e.RUNTIME_IMAGE_NODE20,
+        python3: e.RUNTIME_IMAGE_PYTHON3,
+        provided: e.RUNTIME_IMAGE_PROVIDED,
+      },
     },
     s3: {
       endpoint: e.S3_ENDPOINT,

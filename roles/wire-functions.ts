@@ -188,6 +188,7 @@ export async function wireFunctions(deps: {
       if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
       const run = createInvocationRunner({
         store,
+        region: config.aws.region,
         invoke: createInvoker({
           pool,
           profiler,

@@ -9,6 +9,8 @@ export interface InvocationError {
   errorType: string;
   errorMessage: string;
   stack?: string;
+  /** Lambda's form of the stack: one string per line or frame. */
+  stackTrace?: string[];
 }
 
 export interface Resources {
@@ -234,7 +236,13 @@ async function race(
     .request({
       type: 'invoke',
       event: req.event,
-      context: { requestId: req.requestId, functionName: fn.name, memoryLimitInMB: fn.memoryMb, deadline },
+      context: {
+        requestId: req.requestId,
+        functionName: fn.name,
+        memoryLimitInMB: fn.memoryMb,
+        deadline,
+        ...(fn.arn ? { invokedFunctionArn: fn.arn } : {}),
+      },
       maxResultBytes,
       ...(liveLogChars > 0 ? { liveLogChars } : {}),
     })

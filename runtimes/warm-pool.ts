@@ -17,6 +17,8 @@ export interface FunctionImage {
   concurrency: number;
   /** Code, path → base64; fetched only when a container needs loading. */
   loadFiles(): Promise<Record<string, string>>;
+  /** The ARN a call names the function by (Lambda's invokedFunctionArn). */
+  arn?: string;
 }
 
 export type PoolEvent = 'cold' | 'specialised' | 'warm' | 'evicted' | 'replaced' | 'expired';
@@ -261,8 +263,12 @@ export class WarmPool {
         env: fn.env,
       });
       if (!loaded.ok) {
-        const error = loaded.error as { errorMessage?: string } | undefined;
-        throw new LoadError(`Could not load ${fn.handler}: ${error?.errorMessage ?? 'unknown error'}`);
+        const error = loaded.error as { errorType?: string; errorMessage?: string } | undefined;
+        throw new LoadError(`Could not load ${fn.handler}: ${error?.errorMessage ?? 'unknown error'}`, {
+          errorType: error?.errorType,
+          errorMessage: error?.errorMessage,
+          logs: typeof loaded.logs === 'string' ? loaded.logs : undefined,
+        });
       }
     } catch (err) {
       this.#destroy(sandbox);
@@ -286,6 +292,7 @@ export class WarmPool {
         cmd: def.cmd,
         memoryMb,
         network,
+        tmpfsExec: def.tmpfsExec,
         labels: { 'dockhand.runtime': runtime, 'dockhand.kind': 'function' },
       });
       try {

@@ -63,6 +63,7 @@ const callsAt = (level: number) => (level === 1 ? SEQ : LOAD);
 const NODE20 = runtimeCatalog({
   node20: process.env.RUNTIME_IMAGE_NODE20 ?? DEFAULTS.functions.images.node20,
   python3: process.env.RUNTIME_IMAGE_PYTHON3 ?? DEFAULTS.functions.images.python3,
+  provided: process.env.RUNTIME_IMAGE_PROVIDED ?? DEFAULTS.functions.images.provided,
 }).node20;
 const HANDLER = 'exports.handler = async () => ({ ok: true });';
 const WORKER_CONCURRENCY = DEFAULTS.functions.concurrency;

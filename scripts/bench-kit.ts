@@ -177,7 +177,14 @@ export async function startServer(
   const dataDir = options.dataDir ?? mkdtempSync(path.join(WORKDIR, 'data-'));
   const apiKey = `bench-${randomBytes(12).toString('hex')}`;
   const env: Record<string, string | undefined> = {
-    ...pick('PATH', 'HOME', 'DOCKER_HOST', 'RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3'),
+    ...pick(
+      'PATH',
+      'HOME',
+      'DOCKER_HOST',
+      'RUNTIME_IMAGE_NODE20',
+      'RUNTIME_IMAGE_PYTHON3',
+      'RUNTIME_IMAGE_PROVIDED',
+    ),
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     PORT: String(port),

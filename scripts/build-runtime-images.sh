@@ -46,5 +46,16 @@ python_rootfs() {
   for so in "/usr/lib/$ver"/lib-dynload/*.so; do copy_with_libs "$1" "$so" 2>/dev/null || true; done
 }
 
+provided_rootfs() { # custom runtimes: node serves them the Runtime API; scripts get sh, bash, env and python3
+  node_rootfs "$1"
+  python_rootfs "$1"
+  local tool
+  for tool in /bin/sh /bin/bash /usr/bin/env; do
+    [ -e "$tool" ] && copy_with_libs "$1" "$(readlink -f "$tool")"
+    [ "$(readlink -f "$tool")" = "$tool" ] || { mkdir -p "$1$(dirname "$tool")"; ln -sf "$(readlink -f "$tool")" "$1$tool"; }
+  done
+}
+
 build "${RUNTIME_IMAGE_NODE20:-dockhand-runtime-node20:local}" runtimes/node/bootstrap.mjs node_rootfs
 build "${RUNTIME_IMAGE_PYTHON3:-dockhand-runtime-python3:local}" runtimes/python/bootstrap.py python_rootfs
+build "${RUNTIME_IMAGE_PROVIDED:-dockhand-runtime-provided:local}" runtimes/provided/bootstrap.mjs provided_rootfs

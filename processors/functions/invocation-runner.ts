@@ -1,15 +1,29 @@
 import { LoadError } from '../../core/errors.ts';
 import { EGRESS_NETWORK } from '../../runtimes/egress-network.ts';
 import type { Invocation, InvokeRequest } from '../../runtimes/invoker.ts';
+import { functionArn, lambdaEnvironment } from '../../runtimes/lambda-env.ts';
 import type { FunctionImage } from '../../runtimes/warm-pool.ts';
 import type { FunctionRecord, FunctionStore } from './function-store.ts';
 
-/** `code` is the deployed record whose bundle to load (a sweep variant shares its code). */
+/** Lambda's default, for a caller that names none (AWS_REGION). */
+const DEFAULT_REGION = 'us-east-1';
+
+/**
+ * `code` is the deployed record whose bundle to load (a sweep variant shares its code);
+ * `region` is where the function says it runs (AWS_REGION, its ARN).
+ */
 export function toImage(
   record: FunctionRecord,
   store: FunctionStore,
   code: FunctionRecord = record,
+  region = DEFAULT_REGION,
 ): FunctionImage {
+  const lambda = lambdaEnvironment({
+    name: record.name,
+    handler: record.handler,
+    memoryMb: record.memoryMb,
+    region,
+  });
   return {
     name: record.name,
     version: record.version,
@@ -17,9 +31,10 @@ export function toImage(
     handler: record.handler,
     memoryMb: record.memoryMb,
     network: record.network === 'egress' ? EGRESS_NETWORK : 'none',
-    env: record.env,
+    env: { ...lambda, ...record.env },
     concurrency: record.concurrency,
     loadFiles: () => store.bundle(code),
+    arn: functionArn(region, record.name),
   };
 }
 
@@ -45,18 +60,20 @@ export type RunInvocation = (
 export function createInvocationRunner(deps: {
   store: FunctionStore;
   invoke: (fn: FunctionImage, req: InvokeRequest) => Promise<Invocation>;
+  /** AWS_REGION. Default us-east-1. */
+  region?: string;
 }): RunInvocation {
   return async (record, code, request) => {
     try {
-      return await deps.invoke(toImage(record, deps.store, code), request);
+      return await deps.invoke(toImage(record, deps.store, code, deps.region), request);
     } catch (err) {
       if (!(err instanceof LoadError)) throw err;
       return {
         status: 'FAILED',
         durationMs: 0,
         result: null,
-        error: { errorType: 'HandlerLoadError', errorMessage: err.message },
-        logs: '',
+        error: loadFailure(err),
+        logs: err.failure?.logs ?? '',
         logsTruncated: false,
         resources: { memoryUsedMb: 0, cpuUsagePercent: 0, networkRxBytes: 0, networkTxBytes: 0 },
         coldStart: false,
@@ -64,4 +81,16 @@ export function createInvocationRunner(deps: {
       };
     }
   };
+}
+
+/**
+ * A custom runtime's own init errors (`Runtime.InitError`, `Runtime.ExitError`, or what its
+ * bootstrap posted to /init/error) are Lambda's and pass as they are; any other load failure
+ * is Dockhand's HandlerLoadError.
+ */
+function loadFailure(err: LoadError): Invocation['error'] {
+  const { errorType, errorMessage } = err.failure ?? {};
+  if (errorType?.startsWith('Runtime.') && typeof errorMessage === 'string')
+    return { errorType, errorMessage };
+  return { errorType: 'HandlerLoadError', errorMessage: err.message };
 }

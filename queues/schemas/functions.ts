@@ -53,6 +53,9 @@ export const InvocationError = Type.Object({
   errorType: Type.String(),
   errorMessage: Type.String(),
   stack: Type.Optional(Type.String()),
+  stackTrace: Type.Optional(
+    Type.Array(Type.String(), { description: "Lambda's form of the stack: one string per line or frame." }),
+  ),
 });
 
 /** What the `functions` queue's processor returns: the contract's result shape, plus functionName. */

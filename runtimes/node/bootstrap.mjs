@@ -2,6 +2,7 @@
 // per line on stdin; replies are lines on stdout starting with the frame mark, so anything
 // else that reaches stdout (a child process, a native module) is treated as log, never as a
 // reply. What the handler prints through console/process.stdout is captured per invocation.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -118,10 +119,17 @@ const liveEnd = () => {
 
 const cut = (text) =>
   typeof text === 'string' && text.length > ERROR_CAP ? `${text.slice(0, ERROR_CAP)} [cut]` : text;
-const describe = (err) =>
-  err instanceof Error
-    ? { errorType: cut(err.name), errorMessage: cut(err.message), stack: cut(err.stack) }
-    : { errorType: 'Error', errorMessage: cut(String(err)) };
+// `stackTrace` is Lambda's form of the stack (its lines); `stack` is Dockhand's (one string).
+const describe = (err) => {
+  if (!(err instanceof Error)) return { errorType: 'Error', errorMessage: cut(String(err)) };
+  const stack = cut(err.stack);
+  return {
+    errorType: cut(err.name),
+    errorMessage: cut(err.message),
+    stack,
+    ...(typeof stack === 'string' ? { stackTrace: stack.split('\n') } : {}),
+  };
+};
 
 process.on('uncaughtException', (err) => {
   liveEnd();
@@ -136,6 +144,114 @@ process.on('unhandledRejection', (err) => {
 
 let handler;
 
+/** Lambda's name for one container's log stream: `2024/05/01/[$LATEST]` and 32 hex digits. */
+const logStreamName = () => {
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+  const version = process.env.AWS_LAMBDA_FUNCTION_VERSION || '$LATEST';
+  return `${day}/[${version}]${crypto.randomBytes(16).toString('hex')}`;
+};
+
+// Lambda answers a callback-style handler once the event loop is empty (unless the handler
+// sets callbackWaitsForEmptyEventLoop = false). This loop never empties (stdin is read), so
+// "empty" is: no more timers, sockets or requests than before the call began (unref'd ones,
+// such as an HTTP agent's idle keep-alive sockets, never count). Immediates are left out:
+// they run within the turn anyway, and the live log uses them.
+const activeCounts = () => {
+  const counts = new Map();
+  for (const kind of process.getActiveResourcesInfo())
+    if (kind !== 'Immediate') counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+};
+const whenLoopEmpty = (baseline) =>
+  new Promise((resolve) => {
+    const check = () => {
+      for (const [kind, n] of activeCounts()) {
+        // unref'd, so the poll itself is never among the timers it counts.
+        if (n > (baseline.get(kind) ?? 0)) return setTimeout(check, 2).unref();
+      }
+      resolve();
+    };
+    setTimeout(check, 0).unref();
+  });
+
+/**
+ * Lambda's Node context, with Dockhand's own fields (requestId, memoryLimitInMB as a number,
+ * deadline) kept. `finish` ends the call; `succeed`, `fail` and `done` end it at once.
+ */
+function lambdaContext(ctx, finish, flags) {
+  const env = process.env;
+  const context = {
+    ...ctx,
+    awsRequestId: ctx.requestId,
+    functionName: ctx.functionName ?? env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
+    invokedFunctionArn: ctx.invokedFunctionArn,
+    memoryLimitInMB: ctx.memoryLimitInMB ?? env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: undefined,
+    identity: undefined,
+    getRemainingTimeInMillis: () => Math.max(0, (ctx.deadline ?? 0) - Date.now()),
+    succeed: (result) => finish(null, result),
+    fail: (err) => finish(err ?? 'handled'),
+    done: (err, result) => finish(err, result),
+  };
+  Object.defineProperty(context, 'callbackWaitsForEmptyEventLoop', {
+    enumerable: true,
+    get: () => flags.waitForEmptyLoop,
+    set: (value) => {
+      flags.waitForEmptyLoop = Boolean(value);
+    },
+  });
+  return context;
+}
+
+/**
+ * Runs the handler as Lambda does: an async handler's promise, a callback, context.succeed/
+ * fail/done, whichever comes first. A plain return value is the result too (Dockhand's
+ * handlers may be synchronous); a handler that returns nothing and never calls back answers
+ * null once the event loop is empty.
+ */
+function runHandler(event, ctx) {
+  return new Promise((resolve) => {
+    const flags = { waitForEmptyLoop: true };
+    const baseline = activeCounts();
+    let settled = false;
+    let called;
+    let watching = false;
+    const finish = (err, result) => {
+      if (settled) return;
+      settled = true;
+      resolve(err === null || err === undefined ? { ok: true, result } : { ok: false, error: err });
+    };
+    const watchLoop = () => {
+      if (watching) return;
+      watching = true;
+      whenLoopEmpty(baseline).then(() => finish(called?.err, called ? called.result : null));
+    };
+    const callback = (err, result) => {
+      if (settled || called) return;
+      called = { err, result };
+      if (flags.waitForEmptyLoop) watchLoop();
+      else finish(err, result);
+    };
+    const context = lambdaContext(ctx, finish, flags);
+    let returned;
+    try {
+      returned = handler(event, context, callback);
+    } catch (err) {
+      return finish(err ?? new Error('The handler threw a nullish value.'));
+    }
+    if (returned && typeof returned.then === 'function')
+      returned.then(
+        (result) => finish(null, result),
+        (err) => finish(err ?? new Error('The handler rejected with a nullish value.')),
+      );
+    else if (returned !== undefined) finish(null, returned);
+    else watchLoop();
+  });
+}
+
 async function load(message) {
   fs.mkdirSync(TASK_DIR, { recursive: true });
   for (const [file, content] of Object.entries(message.files)) {
@@ -146,6 +262,10 @@ async function load(message) {
     fs.writeFileSync(target, Buffer.from(content, 'base64'));
   }
   Object.assign(process.env, message.env ?? {});
+  // What only this process knows, unless the function set it itself.
+  process.env.AWS_EXECUTION_ENV ??= `AWS_Lambda_nodejs${process.versions.node.split('.')[0]}.x`;
+  process.env.AWS_LAMBDA_LOG_STREAM_NAME ??= logStreamName();
+  process.env.LAMBDA_TASK_ROOT ??= TASK_DIR;
   process.chdir(TASK_DIR);
   const dot = message.handler.lastIndexOf('.');
   const modulePath = message.handler.slice(0, dot);
@@ -169,14 +289,10 @@ async function invoke(message) {
   liveLeft = liveBudget > 0 ? liveBudget + 1 : 0;
   // Tells the host its logs were streamed, so it does not send them again from the reply.
   const streamed = liveBudget > 0;
-  const ctx = message.context ?? {};
-  const context = {
-    ...ctx,
-    awsRequestId: ctx.requestId,
-    getRemainingTimeInMillis: () => Math.max(0, (ctx.deadline ?? 0) - Date.now()),
-  };
   try {
-    const result = await handler(message.event, context);
+    const outcome = await runHandler(message.event, message.context ?? {});
+    if (!outcome.ok) throw outcome.error;
+    const result = outcome.result;
     const json = JSON.stringify(result === undefined ? null : result);
     // Measured here, before writing, so an oversized result never crosses the pipe.
     const bytes = typeof json === 'string' ? Buffer.byteLength(json) : 0;

@@ -183,10 +183,24 @@ def cut(text):
 
 
 def describe(err):
+    # `stackTrace` is Lambda's form (one string per frame, as traceback.format_list gives it,
+    # at most ERROR_CAP characters in all); `stack` is Dockhand's (one string).
+    # Lambda's runtime leaves its own frames out: the trace starts in the function's code.
+    summary = traceback.extract_tb(err.__traceback__)
+    while summary and summary[0].filename == __file__:
+        summary.pop(0)
+    frames = []
+    room = ERROR_CAP
+    for line in traceback.format_list(summary):
+        if len(line) > room:
+            break
+        frames.append(line)
+        room -= len(line)
     return {
         "errorType": type(err).__name__,
         "errorMessage": cut(str(err)),
         "stack": cut("".join(traceback.format_exception(type(err), err, err.__traceback__))),
+        "stackTrace": frames,
     }
 
 
@@ -196,15 +210,32 @@ def result_bytes(dumped):
 
 
 class Context:
+    """Lambda's Python context. memory_limit_in_mb is a string, as Lambda's own runtime reads it
+    from AWS_LAMBDA_FUNCTION_MEMORY_SIZE; request_id is Dockhand's older name."""
+
     def __init__(self, ctx):
+        env = os.environ
         self.aws_request_id = ctx.get("requestId")
         self.request_id = ctx.get("requestId")
-        self.function_name = ctx.get("functionName")
-        self.memory_limit_in_mb = ctx.get("memoryLimitInMB")
+        self.function_name = ctx.get("functionName") or env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = ctx.get("invokedFunctionArn")
+        memory = ctx.get("memoryLimitInMB")
+        self.memory_limit_in_mb = str(memory) if memory is not None else env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.identity = None
+        self.client_context = None
         self._deadline = ctx.get("deadline") or 0
 
     def get_remaining_time_in_millis(self):
         return max(0, int(self._deadline - time.time() * 1000))
+
+
+def log_stream_name():
+    """Lambda's name for one container's log stream: `2024/05/01/[$LATEST]` and 32 hex digits."""
+    version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"
+    return time.strftime("%Y/%m/%d", time.gmtime()) + "/[" + version + "]" + os.urandom(16).hex()
 
 
 def load(message):
@@ -219,6 +250,10 @@ def load(message):
         with open(target, "wb") as f:
             f.write(base64.b64decode(content))
     os.environ.update(message.get("env") or {})
+    # What only this process knows, unless the function set it itself.
+    os.environ.setdefault("AWS_EXECUTION_ENV", "AWS_Lambda_python%d.%d" % sys.version_info[:2])
+    os.environ.setdefault("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name())
+    os.environ.setdefault("LAMBDA_TASK_ROOT", TASK_DIR)
     os.chdir(root)
     sys.path.insert(0, root)
     module_name, _, function_name = message["handler"].rpartition(".")

@@ -33,7 +33,7 @@ export function testEnv(t: Test, overrides: Record<string, string> = {}): Record
     EXEC_RESPONSES_CHANNEL: `${queuePrefix}:exec-responses`,
     // Runtime images built under other tags (a second checkout changing a bootstrap builds its
     // own with `RUNTIME_IMAGE_NODE20=... scripts/build-runtime-images.sh`, leaving :local alone).
-    ...pickEnv('RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3'),
+    ...pickEnv('RUNTIME_IMAGE_NODE20', 'RUNTIME_IMAGE_PYTHON3', 'RUNTIME_IMAGE_PROVIDED'),
     ...overrides,
   };
   env.DATA_DIR = overrides.DATA_DIR ?? tempDir(t, 'data');

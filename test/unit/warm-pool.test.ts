@@ -87,7 +87,7 @@ function makePool(options: Partial<ConstructorParameters<typeof WarmPool>[0]> = 
   const events = new EventEmitter();
   const pool = new WarmPool({
     driver,
-    runtimes: runtimeCatalog({ node20: 'n', python3: 'p' }),
+    runtimes: runtimeCatalog({ node20: 'n', python3: 'p', provided: 'c' }),
     minIdle: 1,
     max: 6,
     idleTtlMs: 60_000,
@@ -101,7 +101,7 @@ t.test('generic stock per runtime, specialised on first use, then reused', async
   const { pool, live, created } = makePool();
   await pool.start();
   t.teardown(() => pool.close());
-  t.same(pool.stats().generic, { node20: 1, python3: 1 });
+  t.same(pool.stats().generic, { node20: 1, python3: 1, provided: 1 });
   const first = await pool.acquire(fn('a'));
   t.equal(first.coldStart, false, 'a generic container was ready');
   t.equal(first.sandbox.memoryMb, 256, 'resized to the function');
@@ -109,12 +109,12 @@ t.test('generic stock per runtime, specialised on first use, then reused', async
   const second = await pool.acquire(fn('a'));
   t.equal(second.sandbox, first.sandbox, 'the same container again');
   pool.release(fn('a'), second.sandbox, true);
-  await waitFor(() => created.length >= 3 && pool.stats().generic.node20 === 1, {
+  await waitFor(() => created.length >= 4 && pool.stats().generic.node20 === 1, {
     what: 'the background refill of the generic stock',
   });
-  t.equal(created.length, 3, 'the generic stock was refilled in the background');
-  t.same(pool.stats().generic, { node20: 1, python3: 1 });
-  t.ok(live.size >= 3);
+  t.equal(created.length, 4, 'the generic stock was refilled in the background');
+  t.same(pool.stats().generic, { node20: 1, python3: 1, provided: 1 });
+  t.ok(live.size >= 4);
 });
 
 t.test('a new version never reuses a container loaded with the old one', async (t) => {
