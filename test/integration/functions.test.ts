@@ -343,7 +343,7 @@ t.test('hostile archives are refused with a 400 and nothing is stored', async (t
 });
 
 t.test(
-  'async invocations: 202, result by id, published on function-results, never retried for a user error',
+  'async invocations: 202, result by id, published on function-results; a user error with no retries configured runs once',
   async (t) => {
     await node(
       'later',
@@ -375,6 +375,13 @@ t.test(
     t.equal(got.statusCode, 200);
     t.equal(got.json().result, 40);
 
+    // Event calls are retried as Lambda's are (async-invocations.test.ts); here none are asked for.
+    const config = await app.inject({
+      method: 'PUT',
+      url: '/functions/later/event-invoke-config',
+      payload: { maximumRetryAttempts: 0 },
+    });
+    t.equal(config.statusCode, 200, config.body);
     const failing = await app.inject({
       method: 'POST',
       url: '/functions/later/invoke',
@@ -389,7 +396,7 @@ t.test(
     t.equal(
       (await running.queues.functions.getJob(failedId))?.attemptsMade,
       1,
-      'a user error is not retried',
+      'a user error with maximumRetryAttempts 0 is not retried',
     );
     t.ok(
       published.some((p) => p.requestId === requestId && p.status === 'SUCCESS'),
