@@ -376,12 +376,12 @@ t.test(
     t.equal(got.json().result, 40);
 
     // Event calls are retried as Lambda's are (async-invocations.test.ts); here none are asked for.
-    const config = await app.inject({
+    const noRetries = await app.inject({
       method: 'PUT',
       url: '/functions/later/event-invoke-config',
       payload: { maximumRetryAttempts: 0 },
     });
-    t.equal(config.statusCode, 200, config.body);
+    t.equal(noRetries.statusCode, 200, noRetries.body);
     const failing = await app.inject({
       method: 'POST',
       url: '/functions/later/invoke',
