@@ -215,6 +215,8 @@ exports.handler = async (e) => {
   let tmpExec; try { fs.writeFileSync('/tmp/run.sh', '#!/bin/sh'); fs.chmodSync('/tmp/run.sh', 0o755); cp.execFileSync('/tmp/run.sh'); tmpExec = 'ran'; } catch (err) { tmpExec = err.code; }
   return { interfaces: Object.keys(os.networkInterfaces()), uid: process.getuid(), rootWrite, tmpExec };
 };`,
+    // 150 spawns take ~1 s here, many more on a loaded machine: the limit under test is pids, not time.
+    { timeoutMs: 60_000 },
   );
   const probe = (await invoke('probe', {})).body.result;
   t.same(probe.interfaces, ['lo'], 'only loopback: no route out');
