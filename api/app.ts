@@ -14,6 +14,7 @@ import { registerNodeGauges } from './nodes/node-metrics.ts';
 import { createNodeStore } from './nodes/node-store.ts';
 import auth from './plugins/auth.ts';
 import bullBoard from './plugins/bull-board.ts';
+import consolePlugin from './plugins/console.ts';
 import errorHandler from './plugins/error-handler.ts';
 import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
@@ -23,12 +24,16 @@ import swagger from './plugins/swagger.ts';
 import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
 import execRoutes, { type ExecRouteDeps } from './routes/exec.ts';
+import functionConfigRoutes from './routes/function-config.ts';
 import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
 import jobRoutes from './routes/jobs.ts';
 import logRoutes, { type LogRouteDeps } from './routes/logs.ts';
 import nodeRoutes from './routes/nodes.ts';
+import queueRoutes from './routes/queues.ts';
+import recentExecutionRoutes from './routes/recent-executions.ts';
+import recentInvocationRoutes from './routes/recent-invocations.ts';
 
 export interface AppDeps {
   config: Config;
@@ -65,7 +70,10 @@ export async function buildApp(
   deps: AppDeps,
   mode: 'gateway' | 'ops' = 'gateway',
   /** Bull Board holds live queue connections; describing the API needs none. Default true. */
-  { adminUi = true }: { adminUi?: boolean } = {},
+  {
+    adminUi = true,
+    consoleRoot,
+  }: { adminUi?: boolean /** The built console; default .build/console. */; consoleRoot?: string } = {},
 ) {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -141,6 +149,11 @@ export async function buildApp(
     const readOnly = deps.config.server.adminKeys.length === 0;
     await app.register(bullBoard, { queues: deps.queues, readOnly });
   }
+  await app.register(consolePlugin, {
+    root: consoleRoot,
+    keyRequired: deps.config.server.apiKeys.length > 0,
+  });
+  await app.register(queueRoutes, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
     const functionDeps = {
@@ -151,9 +164,16 @@ export async function buildApp(
     };
     await app.register(functionRoutes, functionDeps);
     await app.register(functionTuningRoutes, functionDeps);
+    await app.register(functionConfigRoutes, { store: deps.functions.store });
+    await app.register(recentInvocationRoutes, { queues: deps.queues });
     await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
   }
   if (deps.exec) {
+    await app.register(recentExecutionRoutes, {
+      queues: deps.queues,
+      redis: deps.redis,
+      keyPrefix: deps.config.redis.prefix,
+    });
     await app.register(execRoutes, {
       ...deps.exec,
       enqueue: deps.enqueue,
