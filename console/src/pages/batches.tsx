@@ -164,18 +164,27 @@ function DropForm({ onCreated }: { onCreated: (name: string) => void }) {
 
 function ScoreCard({ name }: { name: string }) {
   const api = useApi();
-  const result = usePoll<BatchResult>(
-    () => api.batchResult(name),
+  // The result is asked for once the batch is scored: asking earlier is a 404 per poll.
+  const status = usePoll(
+    async (signal) => (await api.batches(signal)).find((b) => b.name === name),
     2000,
     [name],
-    () => true,
+    (b) => b?.status === 'done' || b?.status === 'failed',
+  );
+  const batch = status.data;
+  const result = usePoll<BatchResult | undefined>(
+    async () => (batch?.status === 'done' ? api.batchResult(name) : undefined),
+    0,
+    [name, batch?.status],
   );
   const r = result.data;
   return (
     <Panel title={`Score card: ${name}`} id="score-card">
-      {!r && result.error ? (
+      <ErrorNote error={status.error ?? result.error} />
+      {status.data === undefined && !status.error ? <Empty>Loading…</Empty> : null}
+      {batch && batch.status !== 'done' ? (
         <p class="hint" role="status">
-          {result.error.message} Waiting for it to be scored…
+          <Status value={batch.status} /> {batch.error ?? 'Waiting for it to be scored…'}
         </p>
       ) : null}
       {r ? (

@@ -211,6 +211,10 @@ function SweepChart({
     <div class="sweep" data-testid="sweep-result">
       <h4>Memory vs duration vs cost</h4>
       <UChart data={data} summary={summary} build={sweepChartOptions} height={300} />
+      <p class="hint chart-key">
+        Across: memory (MB). Solid blue, left axis: duration (ms). Dashed orange, right axis: cost per 1M
+        invocations (USD). Green ring: the pick.
+      </p>
       <p class="pick">
         {best ? (
           <>
