@@ -179,9 +179,9 @@ t.test('a new user does it all from the console', async (t) => {
   await page.getByRole('button', { name: 'Invoke', exact: true }).click();
   const result = page.getByTestId('invocation-result').first();
   await result.getByText('SUCCESS').waitFor({ timeout: LONG });
-  t.match(await result.innerText(), /"hello": "Dockhand"/, 'the result shows what the function returned');
-  t.match(await result.innerText(), /cold|warm/);
-  t.match(await result.innerText(), /got \{"name":"Dockhand"\}/, 'and its logs');
+  t.match(await result.textContent(), /"hello": "Dockhand"/, 'the result shows what the function returned');
+  t.match(await result.textContent(), /cold|warm/);
+  t.match(await result.textContent(), /got \{"name":"Dockhand"\}/, 'and its logs');
 
   // A small sweep, its chart, and a size applied from it.
   await page.getByLabel('Memory sizes (MB)').fill('128, 256');
@@ -190,7 +190,7 @@ t.test('a new user does it all from the console', async (t) => {
   const sweep = page.getByTestId('sweep-result');
   await sweep.waitFor({ timeout: LONG });
   await sweep.locator('canvas').first().waitFor();
-  const sweepText = await sweep.innerText();
+  const sweepText = await sweep.textContent();
   t.match(sweepText, /Pick: /, 'the pick is named');
   t.match(sweepText, /\$[0-9.]+ \/ 1M/, 'cost per million invocations, readable');
   t.notMatch(sweepText, /e-\d/, 'no exponent notation');
@@ -236,7 +236,7 @@ t.test('a new user does it all from the console', async (t) => {
   await page.getByRole('button', { name: 'Create and score' }).click();
   const card = page.getByTestId('score-card');
   await card.waitFor({ timeout: LONG });
-  const cardText = await card.innerText();
+  const cardText = await card.textContent();
   t.match(cardText, /overall \(0–5\)/);
   t.match(cardText, /lb\.performance/, 'per-metric cards');
   t.match(cardText, /reliability/, 'per-category scores');
@@ -246,7 +246,7 @@ t.test('a new user does it all from the console', async (t) => {
   await nav('Nodes');
   const node = page.locator(`article[data-node-name="${os.hostname()}"]`);
   await node.getByText('online', { exact: true }).waitFor({ timeout: LONG });
-  t.match(await node.innerText(), /CPUs/);
+  t.match(await node.textContent(), /CPUs/);
   await inspect(t, page, '05-nodes');
 
   await nav('Dead letters');
