@@ -18,6 +18,7 @@ import { registerNodeGauges } from './nodes/node-metrics.ts';
 import { createNodeStore } from './nodes/node-store.ts';
 import auth from './plugins/auth.ts';
 import bullBoard from './plugins/bull-board.ts';
+import consolePlugin from './plugins/console.ts';
 import errorHandler from './plugins/error-handler.ts';
 import jsonBody from './plugins/json-body.ts';
 import metrics from './plugins/metrics.ts';
@@ -28,6 +29,7 @@ import batchRoutes from './routes/batches.ts';
 import deadLetterRoutes from './routes/dead-letters.ts';
 import eventInvokeConfigRoutes from './routes/event-invoke-config.ts';
 import execRoutes, { type ExecRouteDeps } from './routes/exec.ts';
+import functionConfigRoutes from './routes/function-config.ts';
 import functionTuningRoutes from './routes/function-tuning.ts';
 import functionRoutes, { type FunctionRouteDeps } from './routes/functions.ts';
 import healthRoutes from './routes/health.ts';
@@ -35,6 +37,9 @@ import invocationRoutes from './routes/invocations.ts';
 import jobRoutes from './routes/jobs.ts';
 import logRoutes, { type LogRouteDeps } from './routes/logs.ts';
 import nodeRoutes from './routes/nodes.ts';
+import queueRoutes from './routes/queues.ts';
+import recentExecutionRoutes from './routes/recent-executions.ts';
+import recentInvocationRoutes from './routes/recent-invocations.ts';
 
 export interface AppDeps {
   config: Config;
@@ -74,7 +79,10 @@ export async function buildApp(
   deps: AppDeps,
   mode: 'gateway' | 'ops' = 'gateway',
   /** Bull Board holds live queue connections; describing the API needs none. Default true. */
-  { adminUi = true }: { adminUi?: boolean } = {},
+  {
+    adminUi = true,
+    consoleRoot,
+  }: { adminUi?: boolean /** The built console; default .build/console. */; consoleRoot?: string } = {},
 ) {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -150,6 +158,11 @@ export async function buildApp(
     const readOnly = deps.config.server.adminKeys.length === 0;
     await app.register(bullBoard, { queues: deps.queues, readOnly });
   }
+  await app.register(consolePlugin, {
+    root: consoleRoot,
+    keyRequired: deps.config.server.apiKeys.length > 0,
+  });
+  await app.register(queueRoutes, { queues: deps.queues });
   await app.register(jobRoutes, { enqueue: deps.enqueue, queues: deps.queues });
   if (deps.functions.waiter) {
     const redis = deps.redis;
@@ -180,8 +193,15 @@ export async function buildApp(
       configs: deps.functions.eventInvokeConfigs,
       checkDestination: (destination) => destinationProblem(destination, { policy, channels }),
     });
+    await app.register(functionConfigRoutes, { store });
+    await app.register(recentInvocationRoutes, { queues: deps.queues });
   }
   if (deps.exec) {
+    await app.register(recentExecutionRoutes, {
+      queues: deps.queues,
+      redis: deps.redis,
+      keyPrefix: deps.config.redis.prefix,
+    });
     await app.register(execRoutes, {
       ...deps.exec,
       enqueue: deps.enqueue,

@@ -80,7 +80,10 @@ if ! static_libc; then
 fi
 bash scripts/build-exec-init.sh
 
-# 6. promtool (Debian's prometheus package), for the test that checks docker/prometheus/ and the
+# 6. The console (/console), bundled by Vite from console/ when missing or when its sources changed.
+bash scripts/build-console.sh
+
+# 7. promtool (Debian's prometheus package), for the test that checks docker/prometheus/ and the
 # Grafana dashboard's queries; not needed to run Dockhand, so `npm start` skips it and a failed
 # install only warns. Only the tool is wanted: where no policy-rc.d holds it back, the package
 # starts a Prometheus server at install, which is stopped again here.
@@ -96,9 +99,17 @@ if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v promtool >/dev/nul
   fi
 fi
 
-# 7. Debian's docker-compose (1.29), for docker/compose.yml's test (skipped without it); `npm start` needs none.
+# 8. Debian's docker-compose (1.29), for docker/compose.yml's test (skipped without it); `npm start` needs none.
 if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v docker-compose >/dev/null 2>&1; then
   say "installing docker-compose from Debian"
   apt_install docker-compose \
     || say "docker-compose could not be installed (needs root and apt); the compose test will be skipped."
+fi
+
+# 9. Debian's chromium, for the console's browser test (driven by playwright-core, which never
+# downloads a browser here); `npm start` needs none, and without it that test is skipped.
+if [ "${npm_lifecycle_event:-}" != prestart ] && [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium from Debian (for the console's browser test)"
+  apt_install chromium \
+    || say "chromium could not be installed (needs root and apt); the console's browser test will be skipped."
 fi

@@ -13,7 +13,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) return files(full);
-    return /\.(ts|mjs|js)$/.test(entry.name) ? [full] : [];
+    return /\.(ts|tsx|mjs|js)$/.test(entry.name) ? [full] : [];
   });
 }
 
@@ -35,3 +35,17 @@ t.test(
     t.same(upward, [], 'no import from a lower layer to a higher one');
   },
 );
+
+t.test('the console (console/) talks HTTP only: it imports nothing outside its own folder', async (t) => {
+  const outside: string[] = [];
+  const consoleDir = path.join(root, 'console');
+  for (const file of files(consoleDir)) {
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      const target = path.resolve(path.dirname(file), match[1] as string);
+      if (!target.startsWith(`${consoleDir}${path.sep}`))
+        outside.push(`${path.relative(root, file)} → ${path.relative(root, target)}`);
+    }
+  }
+  t.same(outside, [], 'no import from console/ into the server');
+});
