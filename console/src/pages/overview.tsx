@@ -1,4 +1,5 @@
 import { useMemo, useRef } from 'preact/hooks';
+import type uPlot from 'uplot';
 import type { AlignedData, Options } from 'uplot';
 import type { ExecSummary, InvocationSummary, QueueCounts } from '../api.ts';
 import { UChart } from '../components/charts.tsx';
@@ -194,9 +195,22 @@ function depthChart(width: number, height: number, names: string[]): Options {
   return {
     width,
     height,
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max)] } },
+    // A fixed five-minute window: with one sample uPlot would otherwise stretch x over years.
+    scales: {
+      x: { time: true, range: (_u, _min, max) => [max - 300, max] },
+      y: { range: (_u, _min, max) => [0, Math.max(5, max)] },
+    },
     axes: [
-      { label: 'time', stroke: '#444' },
+      {
+        label: 'time',
+        stroke: '#444',
+        space: 90,
+        // Clock time only: the window is minutes long, a date under every tick is noise.
+        values: (_u: uPlot, splits: number[]) =>
+          splits.map((s) =>
+            new Date(s * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+          ),
+      },
       { label: 'jobs waiting + active', stroke: '#444', size: 60 },
     ],
     series: [
