@@ -23,7 +23,12 @@ export function BatchesPage({ selected, params }: { selected: string | undefined
       {compare && params.get('a') && params.get('b') ? (
         <Comparison a={params.get('a') as string} b={params.get('b') as string} />
       ) : null}
-      <DropForm onCreated={(name) => navigate(href('batches', name))} />
+      <DropForm
+        onCreated={(name) => {
+          list.refresh();
+          navigate(href('batches', name));
+        }}
+      />
       <Panel title="All batches" id="batch-list">
         <ErrorNote error={list.error} />
         {list.data === undefined ? (
