@@ -34,6 +34,11 @@ export interface PoolOptions {
   idleTtlMs: number;
   /** Memory of a generic container until it is specialised. Default 128 MiB. */
   genericMemoryMb?: number;
+  /**
+   * How long loading a function's code may take (Lambda bounds its init phase at 10 s; the
+   * provided runtime reports its own at 10 s, hence the grace). Default 15 s.
+   */
+  loadTimeoutMs?: number;
   onEvent?: (event: PoolEvent, runtime: RuntimeName) => void;
   /** A container is gone for good: whatever was kept about it (cgroup paths) can go too. */
   onDestroyed?: (sandboxId: string) => void;
@@ -93,7 +98,7 @@ export class WarmPool {
   #refills = new Set<Promise<void>>();
 
   constructor(options: PoolOptions) {
-    this.#o = { genericMemoryMb: 128, ...options };
+    this.#o = { genericMemoryMb: 128, loadTimeoutMs: 15_000, ...options };
   }
 
   async start(): Promise<void> {
@@ -256,12 +261,25 @@ export class WarmPool {
   async #specialise(sandbox: Sandbox, fn: FunctionImage): Promise<void> {
     try {
       await sandbox.resize(fn.memoryMb);
-      const loaded = await sandbox.channel.request({
-        type: 'load',
-        files: await fn.loadFiles(),
-        handler: fn.handler,
-        env: fn.env,
-      });
+      const files = await fn.loadFiles();
+      // Unbounded, a module whose top-level await never settles would hold the call (and its
+      // job's lock) forever: the invocation's own deadline starts only once it is loaded.
+      const limit = this.#o.loadTimeoutMs ?? 15_000;
+      let timer: NodeJS.Timeout | undefined;
+      const loaded = await Promise.race([
+        sandbox.channel.request({ type: 'load', files, handler: fn.handler, env: fn.env }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const message = `It did not finish loading within ${limit / 1000} s (a top-level await that never settles?).`;
+            reject(
+              new LoadError(`Could not load ${fn.handler}: ${message}`, {
+                errorType: 'Runtime.InitTimeout',
+                errorMessage: message,
+              }),
+            );
+          }, limit);
+        }),
+      ]).finally(() => clearTimeout(timer));
       if (!loaded.ok) {
         const error = loaded.error as { errorType?: string; errorMessage?: string } | undefined;
         throw new LoadError(`Could not load ${fn.handler}: ${error?.errorMessage ?? 'unknown error'}`, {

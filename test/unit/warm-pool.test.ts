@@ -35,6 +35,7 @@ function fakeDriver() {
         request: async (m) => {
           if (m.handler === 'broken.handler')
             return { type: 'loaded', ok: false, error: { errorMessage: 'SyntaxError' } };
+          if (m.handler === 'hangs.handler') return new Promise(() => {});
           this.loaded = String(m.handler);
           return { type: 'loaded', ok: true };
         },
@@ -193,6 +194,17 @@ t.test('unhealthy containers are destroyed and replaced; load errors surface', a
   t.equal(destroyed(lease.sandbox), true);
   await t.rejects(pool.acquire(fn('b', { handler: 'broken.handler' })), LoadError);
   t.equal(pool.stats().busy, 0, 'a failed load holds no slot');
+});
+
+t.test('a load that never finishes is a LoadError after loadTimeoutMs; its container goes', async (t) => {
+  const { pool, live } = makePool({ minIdle: 0, loadTimeoutMs: 20 });
+  await pool.start();
+  t.teardown(() => pool.close());
+  const err = await pool.acquire(fn('h', { handler: 'hangs.handler' })).catch((e: unknown) => e);
+  t.type(err, LoadError);
+  t.equal((err as LoadError).failure?.errorType, 'Runtime.InitTimeout');
+  t.equal(pool.stats().busy, 0, 'no slot held');
+  await waitFor(() => live.size === 0, { what: 'the hung container to be destroyed' });
 });
 
 t.test('per-function concurrency queues extra callers; the cap evicts the least recently used', async (t) => {
