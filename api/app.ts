@@ -7,9 +7,14 @@ import { createAuthFailures } from '../core/auth-failures.ts';
 import type { Config } from '../core/config.ts';
 import type { HealthCheck } from '../core/health.ts';
 import type { BatchFolders } from '../processors/batches/folder.ts';
+import {
+  createEventInvokeConfigStore,
+  type EventInvokeConfigStore,
+} from '../processors/functions/event-invoke-config.ts';
 import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
+import lambdaApi from './lambda/plugin.ts';
 import { registerNodeGauges } from './nodes/node-metrics.ts';
 import { createNodeStore } from './nodes/node-store.ts';
 import auth from './plugins/auth.ts';
@@ -47,6 +52,8 @@ export interface AppDeps {
     'store' | 'history' | 's3Code' | 'deadLetters' | 'functionsAvailable'
   > & {
     waiter?: FunctionRouteDeps['waiter'];
+    /** Lambda's event-invoke-config (retries, event age, destinations); default: one on `redis`. */
+    eventInvokeConfig?: EventInvokeConfigStore;
   };
   /** Where the gateway runs: POST/GET/DELETE /exec. */
   exec?: Pick<ExecRouteDeps, 'waiter' | 'limits' | 'checkInput'>;
@@ -92,7 +99,8 @@ export async function buildApp(
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // A presigned AWS URL carries its signature in the query: never written to a log.
+        url: request.url.replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&]*/gi, '$1***'),
         statusCode: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 100) / 100,
       },
@@ -111,17 +119,18 @@ export async function buildApp(
     heartbeatIntervalSeconds: deps.config.nodes.heartbeatIntervalSeconds,
     now: deps.now,
   });
+  const failures = createAuthFailures({
+    redis: deps.redis,
+    prefix: deps.config.redis.prefix,
+    perWindow: deps.config.server.authFailuresPerMinute,
+  });
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
     await app.register(swagger);
     await app.register(auth, {
       apiKeys: deps.config.server.apiKeys,
       adminKeys: deps.config.server.adminKeys,
-      failures: createAuthFailures({
-        redis: deps.redis,
-        prefix: deps.config.redis.prefix,
-        perWindow: deps.config.server.authFailuresPerMinute,
-      }),
+      failures,
       registrationToken: deps.config.nodes.registrationToken,
       openRegistration: isLoopbackHost(deps.config.server.host),
       checkNodeToken: nodes.verifyToken,
@@ -152,6 +161,23 @@ export async function buildApp(
     await app.register(functionRoutes, functionDeps);
     await app.register(functionTuningRoutes, functionDeps);
     await app.register(deadLetterRoutes, { deadLetters: deps.functions.deadLetters });
+    const { server } = deps.config;
+    await app.register(lambdaApi, {
+      ...deps.functions,
+      eventInvokeConfig:
+        deps.functions.eventInvokeConfig ??
+        createEventInvokeConfigStore(deps.redis, deps.config.redis.prefix),
+      invoke: functionDeps,
+      region: deps.config.aws.region,
+      // LAMBDA_CREDENTIALS, else each API key signs as its own key id and secret (docs/lambda-api.md).
+      credentials: server.lambdaCredentials.length
+        ? server.lambdaCredentials
+        : server.apiKeys.map((k) => ({ accessKeyId: k, secretAccessKey: k })),
+      adminKeys: server.adminKeys,
+      failures,
+      bodyLimitBytes: server.bodyLimitBytes,
+      redisReady: () => deps.redis.status === 'ready',
+    });
   }
   if (deps.exec) {
     await app.register(execRoutes, {
