@@ -102,3 +102,10 @@ if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v docker-compose >/d
   apt_install docker-compose \
     || say "docker-compose could not be installed (needs root and apt); the compose test will be skipped."
 fi
+
+# 8. Debian's awscli (2.x), for the Lambda API's CLI test (skipped without it); `npm start` needs none.
+if [ "${npm_lifecycle_event:-}" != prestart ] && [ ! -x /usr/bin/aws ]; then
+  say "installing awscli from Debian"
+  apt_install awscli \
+    || say "awscli could not be installed (needs root and apt); the Lambda API's CLI test will be skipped."
+fi

@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   CreateFunctionCommand,
   DeleteFunctionCommand,
@@ -22,6 +26,7 @@ import { RUNTIME_NAMES } from '../../runtimes/catalog.ts';
 import { testConfig } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 import { S3RVER_CREDENTIALS, startS3Server } from '../helpers/s3-server.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { makeZip } from '../helpers/zip.ts';
 
@@ -534,4 +539,125 @@ t.test('a client signing for another region is served; a wrong secret is not', a
     name: 'UnrecognizedClientException',
     status: 403,
   });
+});
+
+/**
+ * Runs the AWS CLI as a child, asynchronously: spawnSync would block this process's own server,
+ * which the CLI is talking to. Only the credentials and a home of its own: no profile leaks in.
+ */
+function aws(bin: string, args: string[], home: string) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(
+      bin,
+      [...args, '--endpoint-url', endpoint, '--region', 'eu-west-1', '--output', 'json'],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: home,
+          AWS_ACCESS_KEY_ID: KEY,
+          AWS_SECRET_ACCESS_KEY: KEY,
+          AWS_PAGER: '',
+          AWS_CONFIG_FILE: path.join(home, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', () => resolve({ code: -1, stdout, stderr }));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+// Debian's awscli (scripts/prepare.sh installs it); else whatever `aws` is on PATH.
+const awsBin = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
+const awsVersion = await aws(awsBin, ['--version'], tempDir(t, 'aws-probe'));
+const noCli =
+  awsVersion.code === 0
+    ? false
+    : `the AWS CLI is not installed or does not run (${awsBin} --version failed): install Debian's awscli to run this test`;
+
+t.test('the AWS CLI deploys, invokes and deletes against Dockhand', { skip: noCli }, async (t) => {
+  const bin = awsBin;
+  const home = tempDir(t, 'aws-home');
+  t.comment(`using ${(awsVersion.stdout || awsVersion.stderr).trim()}`);
+  const version = awsVersion;
+  const v2 = /aws-cli\/2\./.test(version.stdout + version.stderr);
+  const zipFile = path.join(home, 'fn.zip');
+  await writeFile(zipFile, await nodeZip(ECHO));
+  const created = await aws(
+    bin,
+    [
+      'lambda',
+      'create-function',
+      '--function-name',
+      'cli-fn',
+      '--runtime',
+      'nodejs20.x',
+      '--handler',
+      'index.handler',
+      '--role',
+      'arn:aws:iam::123456789012:role/r',
+      '--zip-file',
+      `fileb://${zipFile}`,
+    ],
+    home,
+  );
+  t.equal(created.code, 0, created.stderr);
+  t.match(JSON.parse(created.stdout), { FunctionName: 'cli-fn', Runtime: 'nodejs20.x', State: 'Active' });
+
+  const out = path.join(home, 'out.json');
+  const invoked = await aws(
+    bin,
+    [
+      'lambda',
+      'invoke',
+      '--function-name',
+      'cli-fn',
+      '--payload',
+      '{"from":"cli"}',
+      ...(v2 ? ['--cli-binary-format', 'raw-in-base64-out'] : []),
+      '--log-type',
+      'Tail',
+      out,
+    ],
+    home,
+  );
+  t.equal(invoked.code, 0, invoked.stderr);
+  const meta = JSON.parse(invoked.stdout);
+  t.match(meta, { StatusCode: 200, ExecutedVersion: '$LATEST' });
+  t.match(Buffer.from(meta.LogResult, 'base64').toString('utf8'), /got \{"from":"cli"\}/);
+  t.same(JSON.parse(await readFile(out, 'utf8')), { echo: { from: 'cli' }, greeting: null });
+
+  const failed = await aws(
+    bin,
+    [
+      'lambda',
+      'invoke',
+      '--function-name',
+      'cli-fn',
+      '--payload',
+      '{"fail":"cli"}',
+      ...(v2 ? ['--cli-binary-format', 'raw-in-base64-out'] : []),
+      out,
+    ],
+    home,
+  );
+  t.equal(failed.code, 0, failed.stderr);
+  t.match(JSON.parse(failed.stdout), { StatusCode: 200, FunctionError: 'Unhandled' });
+  t.match(JSON.parse(await readFile(out, 'utf8')), { errorType: 'Error', errorMessage: 'boom: cli' });
+
+  const missing = await aws(bin, ['lambda', 'get-function', '--function-name', 'no-such-fn'], home);
+  t.not(missing.code, 0);
+  t.match(missing.stderr, /ResourceNotFoundException/);
+
+  const deleted = await aws(bin, ['lambda', 'delete-function', '--function-name', 'cli-fn'], home);
+  t.equal(deleted.code, 0, deleted.stderr);
 });
