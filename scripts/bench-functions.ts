@@ -11,11 +11,14 @@
 //   (e) warm hits on that fresh server: calls spread at random over more functions than it
 //       keeps warm (POOL_MIN_IDLE), one at a time
 //   (f) (d) again on a fresh server with the tuned variant, labelled
+//   (g) the same function on (d)'s server, called through Lambda's API with @aws-sdk/client-lambda
+//       (InvokeCommand, SigV4-signed with the server's API key), sequential: beside (d) sequential
 // Every call must succeed; failures are counted by cause (429, 503, 504, …) and shouted.
 // Env: BENCH_RUNS (3), BENCH_SEQ (calls at concurrency 1, 500), BENCH_LOAD (calls at 8 and 32,
 //      2000), BENCH_NAIVE (20), BENCH_CHANNEL (1000), BENCH_WARM_CALLS (600),
 //      BENCH_WARM_FUNCTIONS (6), BENCH_COLD_BURST (100), BENCH_DEADLINE_SECONDS (900),
 //      BENCH_KEEP_LOGS (keep the servers' logs).
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
@@ -148,13 +151,38 @@ async function bullmq(): Promise<Map<number, Figures>> {
 
 interface DockhandFigures {
   levels: Map<number, Figures>;
+  /** (g): the same function through Lambda's Invoke with the AWS SDK, sequential. */
+  lambdaSdk?: Figures;
   warm?: { calls: number; warm: number; failures: Record<string, number> };
   /** The first calls to the just-deployed function, at concurrency 32: containers are made here. */
   coldBurst: Figures;
   readySeconds: number;
 }
 
-/** (d) and (e) on a fresh server of the given variant; (e) only when asked. */
+/** (g): Lambda's Invoke through the AWS SDK, one call at a time, on the same server and function. */
+async function lambdaSdk(server: Awaited<ReturnType<typeof startServer>>, name: string): Promise<Figures> {
+  // With auth on, an API key signs as its own access key id and secret (docs/lambda-api.md).
+  const key = server.headers.authorization?.replace(/^Bearer /, '') ?? 'any';
+  const client = new LambdaClient({
+    endpoint: server.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: key, secretAccessKey: key },
+  });
+  const close = defer(() => client.destroy());
+  const payload = new TextEncoder().encode('{}');
+  const invoke = async () => {
+    const res = await client.send(new InvokeCommand({ FunctionName: name, Payload: payload }));
+    if (res.StatusCode !== 200 || res.FunctionError)
+      return failure(`200 ${res.FunctionError}`, Buffer.from(res.Payload ?? []).toString());
+    return undefined;
+  };
+  await timed(50, 1, invoke); // warm-up: the client's connection and signing key
+  const f = await timed(SEQ, 1, invoke);
+  await close();
+  return f;
+}
+
+/** (d) and (e) on a fresh server of the given variant; (e) only when asked, (g) with it. */
 async function dockhand(variant: Variant, withWarmHits: boolean): Promise<DockhandFigures> {
   const server = await startServer(variant);
   const api = apiClient(server, 32);
@@ -193,11 +221,12 @@ async function dockhand(variant: Variant, withWarmHits: boolean): Promise<Dockha
   const coldBurst = await timed(COLD_BURST, 32, () => invoke('noop'));
   const levels = new Map<number, Figures>();
   for (const level of LEVELS) levels.set(level, await timed(callsAt(level), level, () => invoke('noop')));
+  const lambda = withWarmHits ? await lambdaSdk(server, 'noop') : undefined;
   await api.close();
   console.log(
     `${variant.label}: ready in ${server.readySeconds.toFixed(1)} s; ${describeLog(await server.stop())}`,
   );
-  return { levels, warm, coldBurst, readySeconds: server.readySeconds };
+  return { levels, lambdaSdk: lambda, warm, coldBurst, readySeconds: server.readySeconds };
 }
 
 const levelLabel = (level: number) =>
@@ -208,6 +237,8 @@ const dhLabel = (tag: string, v: Variant, level: number) =>
   `${tag} Dockhand, ${v.label}, ${levelLabel(level)}`;
 const burstLabel = (tag: string, v: Variant) =>
   `${tag} cold burst: first ${COLD_BURST} calls to a just-deployed function, ${v.label}, concurrency 32`;
+const LAMBDA_LABEL = `(g) Lambda Invoke via @aws-sdk/client-lambda, ${DEFAULT_VARIANT.label}, ${levelLabel(1)}`;
+const LAMBDA_RATIO = '(g)/(d) p50 sequential: Lambda API over Dockhand’s own route';
 const NAIVE_LABEL = `(a) naive: container per call (${NAIVE})`;
 const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container (${CHANNEL})`;
 
@@ -231,6 +262,7 @@ async function oneRun(run: number): Promise<RunResult> {
   rows.set(burstLabel('(d)', DEFAULT_VARIANT), d.coldBurst);
   for (const level of LEVELS)
     rows.set(dhLabel('(d)', DEFAULT_VARIANT, level), d.levels.get(level) as Figures);
+  rows.set(LAMBDA_LABEL, d.lambdaSdk as Figures);
   const f = await dockhand(TUNED_VARIANT, false);
   rows.set(burstLabel('(f)', TUNED_VARIANT), f.coldBurst);
   for (const level of LEVELS) rows.set(dhLabel('(f)', TUNED_VARIANT, level), f.levels.get(level) as Figures);
@@ -245,6 +277,7 @@ async function oneRun(run: number): Promise<RunResult> {
   const naiveP50 = (rows.get(NAIVE_LABEL) as Figures).p50;
   ratios[FASTER] = naiveP50 / (d.levels.get(1) as Figures).p50;
   ratios['(a)/(f) p50 sequential'] = naiveP50 / (f.levels.get(1) as Figures).p50;
+  ratios[LAMBDA_RATIO] = (d.lambdaSdk as Figures).p50 / (d.levels.get(1) as Figures).p50;
   console.log('');
   for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.toFixed(2)}`);
   const w = d.warm as NonNullable<DockhandFigures['warm']>;
@@ -300,6 +333,12 @@ await runBench('bench:functions', async () => {
     seqP50 <= bound,
   );
   goal('(a)/(d) at p50 ≥ 100×', `${faster.toFixed(0)}×`, faster >= 100);
+  const lambdaRatio = median(runs.map((r) => r.ratios[LAMBDA_RATIO] as number));
+  goal(
+    '(g) Lambda SDK Invoke p50 ≤ 1.5 × (d) sequential p50',
+    `${lambdaRatio.toFixed(2)}×`,
+    lambdaRatio <= 1.5,
+  );
   goal('(e) warm hits ≥ 99%', `${(warmShare * 100).toFixed(1)}%`, warmShare >= 0.99);
   goal('(d) at concurrency 32 ≥ 500 invocations/s', at32.toFixed(0), at32 >= 500);
   const total = mergeFailures(runs.map((r) => r.failures));

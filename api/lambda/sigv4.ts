@@ -101,6 +101,15 @@ export function parseAuthorization(headers: IncomingHttpHeaders, now = Date.now(
       "SignedHeaders must name 'host' and 'x-amz-date'.",
     );
   if (!/^[0-9a-f]{64}$/.test(signature)) throw badSignature();
+  // An x-amz-* header steers the call (X-Amz-Invocation-Type, X-Amz-Log-Type): one added after
+  // signing would change what a captured request does.
+  const unsigned = Object.keys(headers).filter((h) => h.startsWith('x-amz-') && !names.includes(h));
+  if (unsigned.length)
+    throw new LambdaError(
+      'InvalidSignatureException',
+      403,
+      `There were headers present in the request which were not signed: ${unsigned.join(', ').slice(0, 256)}`,
+    );
   const dateHeader = single(headers['x-amz-date']);
   const signingDate = parseAmzDate(dateHeader);
   if (!signingDate)
@@ -131,7 +140,7 @@ const bytes = (data: Data) =>
       : Buffer.from(data);
 
 /** The hash the signer is given: node:crypto behind smithy's Checksum interface. */
-class NodeSha256 {
+export class NodeSha256 {
   private hash: Hash | Hmac;
   private readonly secret?: Data;
   constructor(secret?: Data) {

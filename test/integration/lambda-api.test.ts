@@ -190,7 +190,9 @@ t.test('create, get, list, update, invoke and delete a node function with the SD
   const done = await waitFor(
     async () => {
       const r = await app.inject({ method: 'GET', url: `/invocations/${requestId}`, headers: bearer });
-      return r.statusCode === 200 ? r.json() : undefined;
+      // A job read just before it completed answers 200 without its result (GET /invocations'
+      // own race): wait for the result itself.
+      return r.statusCode === 200 && r.json().status ? r.json() : undefined;
     },
     { what: 'the Event call to finish', timeoutMs: 30_000 },
   );
