@@ -91,6 +91,9 @@ export function createKeyChecker(apiKeys: readonly string[]) {
 /** What probes and Prometheus reach without a key, and the rate limit never counts. */
 export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', '/metrics'];
 
+/** AWS Lambda's API (api/lambda/): its routes and its unknown paths are SigV4's. */
+const LAMBDA_PATHS = /^\/(2015-03-31|2019-09-25)\//;
+
 /** The request's path without its query: what PUBLIC_PATHS and the Basic-auth prompt look at. */
 export const pathOf = (url: string) => url.split('?')[0] ?? '';
 
@@ -121,7 +124,8 @@ export default fp<AuthOptions>(
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
-      const rule = request.routeOptions.config?.auth ?? 'api-key';
+      // An unknown path under Lambda's API is answered by its own scope, signature first.
+      const rule = request.routeOptions.config?.auth ?? (LAMBDA_PATHS.test(path) ? 'sigv4' : 'api-key');
       if (rule === 'sigv4') return;
       if (rule === 'api-key' && !keysOn) return;
       if (rule === 'node-registration' && !keysOn && !options.registrationToken) {
