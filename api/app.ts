@@ -14,6 +14,7 @@ import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
 import { readCancelledInvocation } from '../queues/invocation-cancel.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
+import lambdaApi from './lambda/plugin.ts';
 import { registerNodeGauges } from './nodes/node-metrics.ts';
 import { createNodeStore } from './nodes/node-store.ts';
 import auth from './plugins/auth.ts';
@@ -109,7 +110,8 @@ export async function buildApp(
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // A presigned AWS URL carries its signature in the query: never written to a log.
+        url: request.url.replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&]*/gi, '$1***'),
         statusCode: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 100) / 100,
       },
@@ -128,17 +130,18 @@ export async function buildApp(
     heartbeatIntervalSeconds: deps.config.nodes.heartbeatIntervalSeconds,
     now: deps.now,
   });
+  const failures = createAuthFailures({
+    redis: deps.redis,
+    prefix: deps.config.redis.prefix,
+    perWindow: deps.config.server.authFailuresPerMinute,
+  });
   if (mode === 'gateway') {
     // Swagger first: it learns routes as they are added. Auth before routes: its hook guards them.
     await app.register(swagger);
     await app.register(auth, {
       apiKeys: deps.config.server.apiKeys,
       adminKeys: deps.config.server.adminKeys,
-      failures: createAuthFailures({
-        redis: deps.redis,
-        prefix: deps.config.redis.prefix,
-        perWindow: deps.config.server.authFailuresPerMinute,
-      }),
+      failures,
       registrationToken: deps.config.nodes.registrationToken,
       openRegistration: isLoopbackHost(deps.config.server.host),
       checkNodeToken: nodes.verifyToken,
@@ -195,6 +198,22 @@ export async function buildApp(
     });
     await app.register(functionConfigRoutes, { store });
     await app.register(recentInvocationRoutes, { queues: deps.queues });
+    const { server } = deps.config;
+    await app.register(lambdaApi, {
+      ...deps.functions,
+      eventInvokeConfig: deps.functions.eventInvokeConfigs,
+      checkDestination: (destination) => destinationProblem(destination, { policy, channels }),
+      invoke: functionDeps,
+      region: deps.config.aws.region,
+      // LAMBDA_CREDENTIALS, else each API key signs as its own key id and secret (docs/lambda-api.md).
+      credentials: server.lambdaCredentials.length
+        ? server.lambdaCredentials
+        : server.apiKeys.map((k) => ({ accessKeyId: k, secretAccessKey: k })),
+      adminKeys: server.adminKeys,
+      failures,
+      bodyLimitBytes: server.bodyLimitBytes,
+      redisReady: () => deps.redis.status === 'ready',
+    });
   }
   if (deps.exec) {
     await app.register(recentExecutionRoutes, {

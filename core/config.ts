@@ -60,6 +60,11 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, description: 'a host name or IP address to listen on' }),
   API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
   ADMIN_API_KEYS: Type.Optional(Type.String({ description: 'a comma-separated list of bearer keys' })),
+  LAMBDA_CREDENTIALS: Type.Optional(
+    Type.String({
+      description: 'a comma-separated list of accessKeyId:secretAccessKey pairs',
+    }),
+  ),
   ALLOW_UNAUTHENTICATED: YesNo,
   TRUST_PROXY: Type.Optional(Type.String({ description: 'a comma-separated list of IP addresses or CIDRs' })),
   AUTH_FAILURES_PER_MINUTE: Type.Integer({
@@ -348,6 +353,11 @@ export interface Config {
     apiKeys: string[];
     /** ADMIN_API_KEYS: the keys that may retry, promote, clean, pause and resume in Bull Board. */
     adminKeys: string[];
+    /**
+     * LAMBDA_CREDENTIALS: the key pairs the Lambda API (api/lambda/) verifies SigV4 signatures
+     * with. Empty: each API key signs as its own access key id and secret. Default none.
+     */
+    lambdaCredentials: Array<{ accessKeyId: string; secretAccessKey: string }>;
     /** TRUST_PROXY: proxies (IPs or CIDRs) whose X-Forwarded-For is believed. Default none. */
     trustProxy: string[];
     /** Wrong keys a client address may present per minute before it gets 429 (0 = no limit). Default 20. */
@@ -509,6 +519,21 @@ function checkOpenListener(host: string, keys: readonly string[], allowUnauthent
   );
 }
 
+function parseLambdaCredentials(value: string | undefined) {
+  return list(value).map((entry) => {
+    const at = entry.indexOf(':');
+    const accessKeyId = entry.slice(0, at);
+    const secretAccessKey = entry.slice(at + 1);
+    // Named by its position, never its text: the entry holds a secret.
+    if (at < 1 || !/^[A-Za-z0-9_.-]{1,128}$/.test(accessKeyId) || secretAccessKey === '')
+      throw new ConfigError(
+        'LAMBDA_CREDENTIALS',
+        `LAMBDA_CREDENTIALS must be a comma-separated list of accessKeyId:secretAccessKey pairs (entry ${list(value).indexOf(entry) + 1} is not one).`,
+      );
+    return { accessKeyId, secretAccessKey };
+  });
+}
+
 function parseAllowlist(value: string | undefined): string[] {
   const entries = list(value);
   for (const entry of entries) {
@@ -554,6 +579,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: e.HOST,
       apiKeys,
       adminKeys,
+      lambdaCredentials: parseLambdaCredentials(e.LAMBDA_CREDENTIALS),
       trustProxy: parseTrustProxy(e.TRUST_PROXY),
       authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
       bodyLimitBytes: e.BODY_LIMIT_BYTES,

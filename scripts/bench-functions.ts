@@ -11,11 +11,15 @@
 //   (e) warm hits on that fresh server: calls spread at random over more functions than it
 //       keeps warm (POOL_MIN_IDLE), one at a time
 //   (f) (d) again on a fresh server with the tuned variant, labelled
+//   (g) the same function on (d)'s server, called through Lambda's API with @aws-sdk/client-lambda
+//       (InvokeCommand, SigV4-signed with the server's API key), sequential, each call alternating
+//       with one to Dockhand's own route (g'), so both see the same load
 // Every call must succeed; failures are counted by cause (429, 503, 504, …) and shouted.
 // Env: BENCH_RUNS (3), BENCH_SEQ (calls at concurrency 1, 500), BENCH_LOAD (calls at 8 and 32,
 //      2000), BENCH_NAIVE (20), BENCH_CHANNEL (1000), BENCH_WARM_CALLS (600),
 //      BENCH_WARM_FUNCTIONS (6), BENCH_COLD_BURST (100), BENCH_DEADLINE_SECONDS (900),
 //      BENCH_KEEP_LOGS (keep the servers' logs).
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
@@ -33,6 +37,7 @@ import {
   type Figures,
   failure,
   failureMessages,
+  figures,
   freshPrefix,
   goal,
   median,
@@ -149,13 +154,68 @@ async function bullmq(): Promise<Map<number, Figures>> {
 
 interface DockhandFigures {
   levels: Map<number, Figures>;
+  /** (g): the same function through Lambda's Invoke with the AWS SDK and, alternating, the own route. */
+  lambdaSdk?: { sdk: Figures; own: Figures };
   warm?: { calls: number; warm: number; failures: Record<string, number> };
   /** The first calls to the just-deployed function, at concurrency 32: containers are made here. */
   coldBurst: Figures;
   readySeconds: number;
 }
 
-/** (d) and (e) on a fresh server of the given variant; (e) only when asked. */
+/**
+ * (g): Lambda's Invoke through the AWS SDK and Dockhand's own route, one call at a time,
+ * alternating on the same server and function: both see the same load, so their ratio holds
+ * on a busy machine too.
+ */
+async function lambdaSdk(
+  server: Awaited<ReturnType<typeof startServer>>,
+  own: () => Promise<string | undefined>,
+  name: string,
+): Promise<{ sdk: Figures; own: Figures }> {
+  // With auth on, an API key signs as its own access key id and secret (docs/lambda-api.md).
+  const key = server.headers.authorization?.replace(/^Bearer /, '') ?? 'any';
+  const client = new LambdaClient({
+    endpoint: server.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: key, secretAccessKey: key },
+  });
+  const close = defer(() => client.destroy());
+  const payload = new TextEncoder().encode('{}');
+  const sdk = async () => {
+    const res = await client.send(new InvokeCommand({ FunctionName: name, Payload: payload }));
+    if (res.StatusCode !== 200 || res.FunctionError)
+      return failure(`200 ${res.FunctionError}`, Buffer.from(res.Payload ?? []).toString());
+    return undefined;
+  };
+  await timed(50, 1, sdk); // warm-up: the client's connection and signing key
+  const pairs = { sdk: [] as number[], own: [] as number[] };
+  const failures = { sdk: {} as Record<string, number>, own: {} as Record<string, number> };
+  const t0 = performance.now();
+  for (let i = 0; i < SEQ; i++) {
+    for (const [which, call] of [
+      ['sdk', sdk],
+      ['own', own],
+    ] as const) {
+      const s = performance.now();
+      let failed: string | undefined;
+      try {
+        failed = await call();
+      } catch (err) {
+        failed = (err as Error).name;
+      }
+      if (failed === undefined) pairs[which].push(performance.now() - s);
+      else failures[which][failed] = (failures[which][failed] ?? 0) + 1;
+    }
+  }
+  const seconds = (performance.now() - t0) / 2000;
+  await close();
+  return {
+    sdk: figures(pairs.sdk, seconds, SEQ, failures.sdk),
+    own: figures(pairs.own, seconds, SEQ, failures.own),
+  };
+}
+
+/** (d) and (e) on a fresh server of the given variant; (e) only when asked, (g) with it. */
 async function dockhand(variant: Variant, withWarmHits: boolean): Promise<DockhandFigures> {
   const server = await startServer(variant);
   const api = apiClient(server, 32);
@@ -194,11 +254,12 @@ async function dockhand(variant: Variant, withWarmHits: boolean): Promise<Dockha
   const coldBurst = await timed(COLD_BURST, 32, () => invoke('noop'));
   const levels = new Map<number, Figures>();
   for (const level of LEVELS) levels.set(level, await timed(callsAt(level), level, () => invoke('noop')));
+  const lambda = withWarmHits ? await lambdaSdk(server, () => invoke('noop'), 'noop') : undefined;
   await api.close();
   console.log(
     `${variant.label}: ready in ${server.readySeconds.toFixed(1)} s; ${describeLog(await server.stop())}`,
   );
-  return { levels, warm, coldBurst, readySeconds: server.readySeconds };
+  return { levels, lambdaSdk: lambda, warm, coldBurst, readySeconds: server.readySeconds };
 }
 
 const levelLabel = (level: number) =>
@@ -209,6 +270,9 @@ const dhLabel = (tag: string, v: Variant, level: number) =>
   `${tag} Dockhand, ${v.label}, ${levelLabel(level)}`;
 const burstLabel = (tag: string, v: Variant) =>
   `${tag} cold burst: first ${COLD_BURST} calls to a just-deployed function, ${v.label}, concurrency 32`;
+const LAMBDA_LABEL = `(g) Lambda Invoke via @aws-sdk/client-lambda, ${DEFAULT_VARIANT.label}, ${levelLabel(1)}, alternating with (g')`;
+const OWN_LABEL = `(g') Dockhand's own route, the same server and function, ${levelLabel(1)}, alternating with (g)`;
+const LAMBDA_RATIO = "(g)/(g') p50 sequential: Lambda API over Dockhand's own route";
 const NAIVE_LABEL = `(a) naive: container per call (${NAIVE})`;
 const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container (${CHANNEL})`;
 
@@ -232,6 +296,9 @@ async function oneRun(run: number): Promise<RunResult> {
   rows.set(burstLabel('(d)', DEFAULT_VARIANT), d.coldBurst);
   for (const level of LEVELS)
     rows.set(dhLabel('(d)', DEFAULT_VARIANT, level), d.levels.get(level) as Figures);
+  const paired = d.lambdaSdk as NonNullable<DockhandFigures['lambdaSdk']>;
+  rows.set(LAMBDA_LABEL, paired.sdk);
+  rows.set(OWN_LABEL, paired.own);
   const f = await dockhand(TUNED_VARIANT, false);
   rows.set(burstLabel('(f)', TUNED_VARIANT), f.coldBurst);
   for (const level of LEVELS) rows.set(dhLabel('(f)', TUNED_VARIANT, level), f.levels.get(level) as Figures);
@@ -246,6 +313,7 @@ async function oneRun(run: number): Promise<RunResult> {
   const naiveP50 = (rows.get(NAIVE_LABEL) as Figures).p50;
   ratios[FASTER] = naiveP50 / (d.levels.get(1) as Figures).p50;
   ratios['(a)/(f) p50 sequential'] = naiveP50 / (f.levels.get(1) as Figures).p50;
+  ratios[LAMBDA_RATIO] = paired.sdk.p50 / paired.own.p50;
   console.log('');
   for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.toFixed(2)}`);
   const w = d.warm as NonNullable<DockhandFigures['warm']>;
@@ -301,6 +369,12 @@ await runBench('bench:functions', async () => {
     seqP50 <= bound,
   );
   goal('(a)/(d) at p50 ≥ 100×', `${faster.toFixed(0)}×`, faster >= 100);
+  const lambdaRatio = median(runs.map((r) => r.ratios[LAMBDA_RATIO] as number));
+  goal(
+    "(g) Lambda SDK Invoke p50 ≤ 1.5 × (g') own route p50",
+    `${lambdaRatio.toFixed(2)}×`,
+    lambdaRatio <= 1.5,
+  );
   goal('(e) warm hits ≥ 99%', `${(warmShare * 100).toFixed(1)}%`, warmShare >= 0.99);
   goal('(d) at concurrency 32 ≥ 500 invocations/s', at32.toFixed(0), at32 >= 500);
   const total = mergeFailures(runs.map((r) => r.failures));

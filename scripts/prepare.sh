@@ -106,7 +106,14 @@ if [ "${npm_lifecycle_event:-}" != prestart ] && ! command -v docker-compose >/d
     || say "docker-compose could not be installed (needs root and apt); the compose test will be skipped."
 fi
 
-# 9. Debian's chromium, for the console's browser test (driven by playwright-core, which never
+# 9. Debian's awscli (2.x), for the Lambda API's CLI test (skipped without it); `npm start` needs none.
+if [ "${npm_lifecycle_event:-}" != prestart ] && [ ! -x /usr/bin/aws ]; then
+  say "installing awscli from Debian"
+  apt_install awscli \
+    || say "awscli could not be installed (needs root and apt); the Lambda API's CLI test will be skipped."
+fi
+
+# 10. Debian's chromium, for the console's browser test (driven by playwright-core, which never
 # downloads a browser here); `npm start` needs none, and without it that test is skipped.
 if [ "${npm_lifecycle_event:-}" != prestart ] && [ ! -x /usr/bin/chromium ]; then
   say "installing chromium from Debian (for the console's browser test)"

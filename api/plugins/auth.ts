@@ -31,8 +31,10 @@ export interface AuthOptions {
  *   whose CONTROL_PLANE_URL carries credentials sends them on every request (Python requests
  *   puts them in place of any Authorization header), and whoever holds one may register the
  *   node again anyway. Always needs one of these, even when API keys are off.
+ * - `sigv4`: passed on untouched; the route's own plugin verifies an AWS Signature V4
+ *   (api/lambda/sigv4.ts), which needs the body this hook runs before.
  */
-export type AuthRule = 'api-key' | 'node-registration' | 'node-token' | 'public';
+export type AuthRule = 'api-key' | 'node-registration' | 'node-token' | 'public' | 'sigv4';
 
 /** Who a request authenticated as: never the key itself, only a digest of it. */
 export interface Principal {
@@ -89,16 +91,19 @@ export function createKeyChecker(apiKeys: readonly string[]) {
 /** What probes and Prometheus reach without a key, and the rate limit never counts. */
 export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', '/metrics'];
 
+/** AWS Lambda's API (api/lambda/): its routes and its unknown paths are SigV4's. */
+const LAMBDA_PATHS = /^\/(2015-03-31|2019-09-25)\//;
+
 /** The request's path without its query: what PUBLIC_PATHS and the Basic-auth prompt look at. */
 export const pathOf = (url: string) => url.split('?')[0] ?? '';
 
-const MISSING: Record<Exclude<AuthRule, 'public'>, string> = {
+const MISSING: Record<Exclude<AuthRule, 'public' | 'sigv4'>, string> = {
   'api-key': 'Send an API key as Authorization: Bearer <key>.',
   'node-registration':
     'Send an API key or the registration token (NODE_REGISTRATION_TOKEN) as Authorization: Bearer <token>, or as the password of the control plane URL.',
   'node-token': 'Send the node token as Authorization: Bearer <node_token>.',
 };
-const WRONG: Record<Exclude<AuthRule, 'public'>, string> = {
+const WRONG: Record<Exclude<AuthRule, 'public' | 'sigv4'>, string> = {
   'api-key': 'The API key is not valid.',
   'node-registration': 'The API key or registration token is not valid.',
   'node-token': 'The token is not valid for this node; register again for a new one.',
@@ -119,8 +124,9 @@ export default fp<AuthOptions>(
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request.url);
       if (PUBLIC_PATHS.includes(path)) return;
-      const rule = request.routeOptions.config?.auth ?? 'api-key';
-      if (rule === 'public') return;
+      // An unknown path under Lambda's API is answered by its own scope, signature first.
+      const rule = request.routeOptions.config?.auth ?? (LAMBDA_PATHS.test(path) ? 'sigv4' : 'api-key');
+      if (rule === 'public' || rule === 'sigv4') return;
       if (rule === 'api-key' && !keysOn) return;
       if (rule === 'node-registration' && !keysOn && !options.registrationToken) {
         if (options.openRegistration) return;

@@ -1,15 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import {
-  coerceError,
-  DependencyUnavailableError,
-  DockhandError,
-  NotFoundError,
-  WaitTimeoutError,
-} from '../../core/errors.ts';
+import { DockhandError, NotFoundError } from '../../core/errors.ts';
 import { bundleFromFiles, bundleFromZip, type CodeBundle } from '../../processors/functions/code-archive.ts';
+import type { EventInvokeConfigStore } from '../../processors/functions/event-invoke-config.ts';
 import type { FunctionRecord, FunctionStore } from '../../processors/functions/function-store.ts';
 import type { S3CodeReader } from '../../processors/functions/s3-code-source.ts';
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
@@ -18,6 +12,7 @@ import type { Enqueue } from '../../queues/enqueue.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import type { ResultWaiter } from '../../queues/result-waiter.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
+import { invokeAsync, invokeSync } from '../functions/invoke.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import {
   DeployBody,
@@ -40,12 +35,11 @@ export interface FunctionRouteDeps {
   deadLetters: DeadLetters;
   /** Reads `code.s3` zips from the allowed buckets (processors/functions/s3-code-source.ts). */
   s3Code: S3CodeReader;
+  /** Its Event-call settings go with a deleted function (as Lambda's DeleteFunction does). */
+  eventInvokeConfigs?: Pick<EventInvokeConfigStore, 'remove'>;
   /** The result of a call cancelled while queued (its job is gone): queues/invocation-cancel.ts. */
   cancelledResult?: (requestId: string) => Promise<InvocationResult | undefined>;
 }
-
-/** Sync callers wait this long past the function's own timeout for a worker to pick the call up. */
-export const QUEUE_GRACE_MS = 30_000;
 
 async function resolveCode(
   code: { zipBase64?: string; files?: Record<string, string>; s3?: { bucket: string; key: string } },
@@ -62,13 +56,7 @@ export function maskEnv(record: FunctionRecord): FunctionRecord {
   return { ...record, env: Object.fromEntries(Object.keys(record.env).map((k) => [k, MASKED])) };
 }
 
-/** A synchronous call with no worker able to run it is a 503 at once, not a timeout later. */
-export async function requireFunctionWorker(deps: Pick<FunctionRouteDeps, 'functionsAvailable'>) {
-  if (deps.functionsAvailable && !(await deps.functionsAvailable()))
-    throw new DependencyUnavailableError(
-      'No worker can run functions right now: Docker does not answer on any worker, or none is running (start dockerd or a worker, or invoke with X-Invocation-Type: Event to queue the call).',
-    );
-}
+export { QUEUE_GRACE_MS, requireFunctionWorker } from '../functions/invoke.ts';
 
 /** The function's record, or the 404 every function route answers; `fresh` allows a 1 s old read. */
 export async function requireFunction(store: FunctionStore, name: string, { fresh = false } = {}) {
@@ -161,6 +149,7 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       if (!(await deps.store.remove(request.params.name)))
         throw new NotFoundError(`No function ${request.params.name}.`);
       await deps.history.clear(request.params.name);
+      await deps.eventInvokeConfigs?.remove(request.params.name);
       return reply.status(204).send(null);
     },
   );
@@ -188,55 +177,15 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
     },
     async (request, reply) => {
       const record = await requireFunction(deps.store, request.params.name, { fresh: true });
-      const requestId = randomUUID();
       const event = request.body ?? {};
-      const invocationType = request.headers['x-invocation-type'] === 'Event' ? 'Event' : 'RequestResponse';
-      const data = {
-        functionName: record.name,
-        version: record.version,
-        requestId,
-        event,
-        invocationType,
-        source: 'http',
-      } as const;
-      if (invocationType === 'Event') {
-        await deps.enqueue('functions', data, { jobId: requestId });
+      if (request.headers['x-invocation-type'] === 'Event') {
+        const requestId = await invokeAsync(deps, record, event, 'http');
         return reply.status(202).send({ requestId });
       }
-      await requireFunctionWorker(deps);
-      const result = deps.waiter.expect<InvocationResult>(requestId, record.timeoutMs + QUEUE_GRACE_MS);
-      try {
-        // A caller waiting on the answer retries themselves; a retry here could run it twice.
-        await deps.enqueue(
-          'functions',
-          { ...data, replyTo: deps.waiter.replyTo },
-          { jobId: requestId, attempts: 1 },
-        );
-      } catch (err) {
-        deps.waiter.cancel(requestId);
-        // The waiter was cancelled: its rejection has no one left to tell.
-        result.catch(() => {});
-        throw err;
-      }
-      try {
-        const out = await result;
-        if (out.status !== 'SUCCESS')
-          reply.header('x-dockhand-function-error', out.status === 'TIMEOUT' ? 'Timeout' : 'Unhandled');
-        return reply.status(200).send(out);
-      } catch (err) {
-        if (err instanceof WaitTimeoutError) {
-          throw new DockhandError(
-            'invocation_pending',
-            504,
-            `No result within the wait; poll GET /invocations/${requestId}.`,
-          );
-        }
-        throw new DockhandError(
-          'invocation_failed',
-          503,
-          `The invocation could not run: ${coerceError(err).message}`,
-        );
-      }
+      const out = await invokeSync(deps, record, event, 'http');
+      if (out.status !== 'SUCCESS')
+        reply.header('x-dockhand-function-error', out.status === 'TIMEOUT' ? 'Timeout' : 'Unhandled');
+      return reply.status(200).send(out);
     },
   );
 

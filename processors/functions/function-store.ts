@@ -28,6 +28,23 @@ export interface FunctionConfig {
   network: 'none' | 'egress';
   /** Invocations of this function running at once; more wait. */
   concurrency: number;
+  /** Set when the function was deployed through the Lambda API (api/lambda/): what Lambda answers with. */
+  lambda?: LambdaMeta;
+}
+
+/**
+ * What Lambda's API gave and gives back that Dockhand itself has no use for: the runtime string
+ * as the user wrote it (`python3.12`, `provided.al2023`), Role, Description, and the deployed
+ * zip's own SHA-256 (base64) and size. A deploy through Dockhand's own route drops it.
+ */
+export interface LambdaMeta {
+  runtime: string;
+  /** The Handler as given, when Dockhand runs another (a `provided` function's `bootstrap`). */
+  handler?: string;
+  role?: string;
+  description?: string;
+  codeSha256?: string;
+  codeSize?: number;
 }
 
 export interface FunctionRecord extends FunctionConfig {
@@ -113,6 +130,16 @@ const StoredRecord = Type.Object({
   codeSize: Type.Integer({ minimum: 0 }),
   codeLocation: Type.String(),
   lastModified: Type.String(),
+  lambda: Type.Optional(
+    Type.Object({
+      runtime: Type.String({ maxLength: 64 }),
+      handler: Type.Optional(Type.String({ maxLength: 128 })),
+      role: Type.Optional(Type.String({ maxLength: 2048 })),
+      description: Type.Optional(Type.String({ maxLength: 256 })),
+      codeSha256: Type.Optional(Type.String({ maxLength: 64 })),
+      codeSize: Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
+  ),
 });
 const checkRecord = Compile(StoredRecord);
 

@@ -20,7 +20,8 @@ export function toImage(
 ): FunctionImage {
   const lambda = lambdaEnvironment({
     name: record.name,
-    handler: record.handler,
+    // As the function was created: a Lambda `Handler` of `bootstrap` is stored as `bootstrap.handler`.
+    handler: record.lambda?.handler ?? record.handler,
     memoryMb: record.memoryMb,
     region,
   });
