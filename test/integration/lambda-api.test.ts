@@ -47,6 +47,8 @@ const config = testConfig(t, {
   S3_CODE_BUCKETS_ALLOWED: 'src',
   AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  // Destinations go through the HTTP jobs' guard: this one public address (never called) is allowed.
+  HTTP_JOBS_ALLOWLIST: '93.184.216.34',
 });
 const running = await startRole('all', config, { listen: true });
 t.teardown(() => running.close());
@@ -482,14 +484,14 @@ t.test('event-invoke-config: Put, Get, Update, Delete, destinations mapped', asy
     new UpdateFunctionEventInvokeConfigCommand({
       FunctionName: 'withcfg',
       MaximumRetryAttempts: 0,
-      DestinationConfig: { OnSuccess: { Destination: 'https://hooks.example.com/done' } },
+      DestinationConfig: { OnSuccess: { Destination: 'https://93.184.216.34/done' } },
     }),
   );
   t.match(updated, {
     MaximumRetryAttempts: 0,
     MaximumEventAgeInSeconds: 120,
     DestinationConfig: {
-      OnSuccess: { Destination: 'https://hooks.example.com/done' },
+      OnSuccess: { Destination: 'https://93.184.216.34/done' },
       OnFailure: { Destination: 'arn:aws:lambda:eu-west-1:000000000000:function:on-fail' },
     },
   });
@@ -504,6 +506,16 @@ t.test('event-invoke-config: Put, Get, Update, Delete, destinations mapped', asy
     ),
   );
   t.match(bad, { name: 'InvalidParameterValueException', status: 400 });
+  // The same SSRF guard as Dockhand's own route and HTTP jobs: the metadata address is no destination.
+  const metadata = await refused(
+    lambda.send(
+      new PutFunctionEventInvokeConfigCommand({
+        FunctionName: 'withcfg',
+        DestinationConfig: { OnFailure: { Destination: 'http://169.254.169.254/latest/meta-data/' } },
+      }),
+    ),
+  );
+  t.match(metadata, { name: 'InvalidParameterValueException', status: 400 });
   const range = await refused(
     lambda.send(
       new PutFunctionEventInvokeConfigCommand({ FunctionName: 'withcfg', MaximumRetryAttempts: 3 }),
