@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { failedExecResponse } from '../queues/exec/responses.ts';
-import { createRunningJobs } from '../queues/job-cancel.ts';
+import { createRunningExecutions } from '../queues/exec/state.ts';
 import type { ExecJobPayload, ExecResponse } from '../queues/schemas/exec.ts';
 import type { Execute } from './exec/run-execution.ts';
 
@@ -18,7 +18,7 @@ export function createExecProcessor(deps: {
   /** Told how each execution ended (closes its live log). */
   onEnd?: (id: string, status: string) => void;
 }) {
-  const running = createRunningJobs(deps.redis, deps.prefix, 'exec');
+  const running = createRunningExecutions(deps.redis, deps.prefix);
 
   const processor = async (job: Job<ExecJobPayload>): Promise<ExecResponse> => {
     const id = job.data.execution_id;

@@ -1,7 +1,13 @@
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { compileValidator } from '../enqueue.ts';
-import { cancelChannel, cancelFlagKey, cancelJob, cancelRequested } from '../job-cancel.ts';
+import {
+  cancelChannel,
+  cancelFlagKey,
+  cancelJob,
+  cancelRequested,
+  createRunningJobs,
+} from '../job-cancel.ts';
 import { ExecJobPayload, ExecResponse } from '../schemas/exec.ts';
 import { failedExecResponse } from './responses.ts';
 
@@ -16,6 +22,9 @@ const KIND = 'exec-runs';
 /** Every exec worker subscribes; the message is an execution id. */
 export const execCancelChannel = (prefix: string) => cancelChannel(prefix, KIND);
 export const execCancelKey = (prefix: string, id: string) => cancelFlagKey(prefix, KIND, id);
+/** The worker's side: its running executions, aborted by the channel or the flag read at start. */
+export const createRunningExecutions = (redis: Redis, prefix: string) =>
+  createRunningJobs(redis, prefix, KIND);
 /** The response of an execution cancelled while queued: its job is gone, this stays. */
 const cancelledKey = (prefix: string, id: string) => `${prefix}:${KIND}:cancelled:${id}`;
 // As long as BullMQ keeps a finished exec job (queues/registry.ts keepFinished: a day).
