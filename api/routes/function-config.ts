@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { FunctionStore } from '../../processors/functions/function-store.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { DeployBody, FunctionParams, FunctionView } from '../schemas/functions.ts';
-import { maskEnv, requireFunction } from './functions.ts';
+import { MASKED, maskEnv, requireFunction } from './functions.ts';
 
 const p = DeployBody.properties;
 
@@ -47,9 +47,19 @@ export default async function functionConfigRoutes(base: FastifyInstance, deps: 
           handler: record.handler,
           memoryMb: request.body.memoryMb ?? record.memoryMb,
           timeoutMs: request.body.timeoutMs ?? record.timeoutMs,
-          env: request.body.env ?? record.env,
+          // A value sent back as `***` (what a non-admin reads) keeps the stored one.
+          env: request.body.env
+            ? Object.fromEntries(
+                Object.entries(request.body.env).map(([k, v]) => [
+                  k,
+                  v === MASKED && record.env[k] !== undefined ? record.env[k] : v,
+                ]),
+              )
+            : record.env,
           network: request.body.network ?? record.network,
           concurrency: request.body.concurrency ?? record.concurrency,
+          // Made through Lambda's API: its runtime, role, description and handler stay (same code).
+          ...(record.lambda ? { lambda: record.lambda } : {}),
         },
         bundle,
       );

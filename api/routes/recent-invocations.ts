@@ -22,7 +22,7 @@ const STATES = [
 /** Jobs read per state: a filtered list looks this far back, no further. */
 const SCAN_PER_STATE = 500;
 
-const RESULT_STATUSES = new Set<string>(['SUCCESS', 'FAILED', 'TIMEOUT']);
+const RESULT_STATUSES = new Set<string>(['SUCCESS', 'FAILED', 'TIMEOUT', 'CANCELLED']);
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

@@ -40,7 +40,7 @@ export interface QueueCounts {
   paused: boolean;
 }
 
-export type InvocationStatus = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'TIMEOUT';
+export type InvocationStatus = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'TIMEOUT' | 'CANCELLED';
 
 export interface InvocationSummary {
   requestId: string;
@@ -85,7 +85,7 @@ export interface DeployBody {
 export interface InvocationResult {
   requestId: string;
   functionName: string;
-  status: 'SUCCESS' | 'FAILED' | 'TIMEOUT';
+  status: 'SUCCESS' | 'FAILED' | 'TIMEOUT' | 'CANCELLED';
   durationMs: number;
   result: unknown;
   error?: { errorType: string; errorMessage: string; stack?: string };

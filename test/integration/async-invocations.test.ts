@@ -282,6 +282,11 @@ t.test('cancel a running invocation: its container is removed, status CANCELLED,
   t.ok([200, 202].includes(cancel.statusCode), `answered ${cancel.statusCode}`);
   const end = await finished(id);
   t.equal(end.status, 'CANCELLED');
+  const listed = await app.inject({
+    method: 'GET',
+    url: `/invocations?function=${fn('spin')}&status=CANCELLED`,
+  });
+  t.match(listed.json().invocations, [{ requestId: id, status: 'CANCELLED' }], 'listed as CANCELLED');
   await waitFor(
     () =>
       docker

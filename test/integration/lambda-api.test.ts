@@ -229,6 +229,23 @@ t.test('create, get, list, update, invoke and delete a node function with the SD
     CodeSha256: sha(zip2),
   });
   t.same(reconf.Environment?.Variables, { GREETING: 'hi', SECRET: 's3cr3t' });
+  // Dockhand's PATCH (the console's "use 256 MB") keeps what Lambda's API stored: role,
+  // description, the zip's hash, and env values sent back masked.
+  const patched = await running.app.inject({
+    method: 'PATCH',
+    url: '/functions/echo',
+    headers: bearer,
+    payload: { memoryMb: 256, env: { GREETING: 'hey', SECRET: '***' } },
+  });
+  t.equal(patched.statusCode, 200, patched.body);
+  const afterPatch = await admin.send(new GetFunctionConfigurationCommand({ FunctionName: 'echo' }));
+  t.match(afterPatch, {
+    MemorySize: 256,
+    Description: 'echoes',
+    Role: 'arn:aws:iam::123456789012:role/lambda-role',
+    CodeSha256: sha(zip2),
+  });
+  t.same(afterPatch.Environment?.Variables, { GREETING: 'hey', SECRET: 's3cr3t' });
   const stale = await refused(
     lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'echo', RevisionId: 'not-current' })),
   );

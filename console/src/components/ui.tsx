@@ -23,6 +23,7 @@ const TONE: Record<string, string> = {
   TIMEOUT: 'bad',
   timeout: 'bad',
   cancelled: 'warn',
+  CANCELLED: 'warn',
 };
 
 /** A status as a word with a colour; the word carries the meaning, the colour only helps. */
