@@ -161,14 +161,19 @@ export class NodeSha256 {
   }
 }
 
-/** The query as the signer wants it: names and values decoded (`+` is a plus, not a space). */
+/**
+ * The query decoded as the route will read it (Fastify takes a raw `+` for a space): what is
+ * verified must be what is acted on, or `?Marker=a%2Bb`, signed, could be replayed as `a+b`.
+ * The SDKs encode both (`%2B`, `%20`), so a signed request never carries a raw `+` meaning plus.
+ */
 function parseQuery(search: string): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = {};
+  const decode = (part: string) => decodeURIComponent(part.replaceAll('+', ' '));
   for (const pair of search.split('&')) {
     if (pair === '') continue;
     const at = pair.indexOf('=');
-    const key = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
-    const value = at < 0 ? '' : decodeURIComponent(pair.slice(at + 1));
+    const key = decode(at < 0 ? pair : pair.slice(0, at));
+    const value = at < 0 ? '' : decode(pair.slice(at + 1));
     const had = query[key];
     query[key] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
   }

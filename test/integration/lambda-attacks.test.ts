@@ -154,6 +154,27 @@ t.test('replayed and tampered requests', async (t) => {
   lambdaError(t, await send(invoke, { ...h, 'x-amz-log-type': 'Tail' }), 403, 'InvalidSignatureException');
 });
 
+t.test('a signed %2B is not replayable as a raw + (which the route would read as a space)', async (t) => {
+  const plus: Req = { method: 'GET', url: '/2015-03-31/functions/?Marker=a%2Bb' };
+  const headers = await signed(plus);
+  const honest = await send(plus, headers);
+  t.not(
+    honest.headers['x-amzn-errortype'],
+    'InvalidSignatureException',
+    `signed as sent: ${honest.statusCode}`,
+  );
+  lambdaError(
+    t,
+    await send({ ...plus, url: '/2015-03-31/functions/?Marker=a+b' }, headers),
+    403,
+    'InvalidSignatureException',
+  );
+  // A space the SDK encoded as %20 still verifies.
+  const space: Req = { method: 'GET', url: '/2015-03-31/functions/?Marker=a%20b' };
+  const spaced = await send(space, await signed(space));
+  t.not(spaced.headers['x-amzn-errortype'], 'InvalidSignatureException', `a%20b: ${spaced.statusCode}`);
+});
+
 t.test('names: traversal and header injection', async (t) => {
   for (const name of ['..%2F..%2Fetc%2Fpasswd', 'a%0d%0aX-Injected%3A%201', 'a%00b']) {
     const req: Req = { method: 'GET', url: `/2015-03-31/functions/${name}` };
