@@ -63,8 +63,6 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         `Function ${functionName} does not exist (deleted after the call was queued?).`,
       );
     }
-    // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
-    // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
     const sweep = job.data.source === 'sweep';
     const eventCall = !sweep && job.data.invocationType !== 'RequestResponse' ? deps.async : undefined;
     const plan = await eventCall?.begin(job);
@@ -74,6 +72,8 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         errorType: 'Cancelled',
         errorMessage: 'The invocation was cancelled before it ran.',
       });
+    // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
+    // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
     void job.updateProgress(50).catch(() => {});
     const record = resized(stored, job.data.memoryMb);
     // Under the job id, which is what the route looks the call up by (a CLI job may carry

@@ -41,6 +41,7 @@ import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
 import { ensureEgressNetwork } from '../runtimes/egress-network.ts';
 import { createInvoker } from '../runtimes/invoker.ts';
+import { functionArn } from '../runtimes/lambda-env.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
 import { createS3, createSqs } from './aws-clients.ts';
 
@@ -210,7 +211,7 @@ export async function wireFunctions(deps: {
           configs: eventInvokeConfigs,
           deadLetters,
           retryDelayMs: config.functions.asyncRetryDelaySeconds * 1000,
-          functionArn: (name) => `arn:aws:lambda:${config.aws.region}:000000000000:function:${name}`,
+          functionArn: (name) => functionArn(config.aws.region, name),
           log: (message, extra) => deps.logger.error(extra, message),
           send: createDestinationSender({
             enqueue: deps.enqueue,

@@ -44,7 +44,10 @@ const payload = (record: FunctionRecord, requestId: string, event: unknown, sour
   source,
 });
 
-/** Queues an asynchronous (Event) call and answers its request id; BullMQ's default attempts apply. */
+/**
+ * Queues an asynchronous (Event) call and answers its request id. Its retries: the catalog's
+ * attempts for Dockhand's own failures, and the function's event-invoke-config for the handler's.
+ */
 export async function invokeAsync(
   deps: Pick<InvokeDeps, 'enqueue'>,
   record: FunctionRecord,

@@ -1,9 +1,11 @@
 import type { Destination } from '../../processors/functions/event-invoke-config.ts';
 import { FUNCTION_NAME_PATTERN } from '../../queues/schemas/functions.ts';
+import { functionArn, LAMBDA_ACCOUNT_ID } from '../../runtimes/lambda-env.ts';
 import { invalidParameter, LambdaError, validationFailed } from './errors.ts';
 
 /** Lambda's account id in every ARN Dockhand answers with: a placeholder, as in LocalStack. */
-export const ACCOUNT_ID = '000000000000';
+export const ACCOUNT_ID = LAMBDA_ACCOUNT_ID;
+export { functionArn };
 
 /**
  * Lambda runtime identifiers → Dockhand runtimes. Node 20 runs code written for Node 20 and 22
@@ -25,9 +27,6 @@ export function lambdaRuntime(dockhandRuntime: string): string {
   if (dockhandRuntime === 'provided') return 'provided.al2023';
   return dockhandRuntime;
 }
-
-export const functionArn = (region: string, name: string) =>
-  `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
 
 const NAME = new RegExp(FUNCTION_NAME_PATTERN);
 
