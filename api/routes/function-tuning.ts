@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { NotFoundError } from '../../core/errors.ts';
 import { summariseSamples } from '../../processors/functions/auto-tuner.ts';
 import { sweepChart } from '../../processors/functions/power-sweep.ts';
+import { readJobWithState } from '../../queues/job-read.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { FunctionParams, SweepBody, SweepParams, SweepStatus, TuningView } from '../schemas/functions.ts';
 import { type FunctionRouteDeps, requireFunction, requireFunctionWorker } from './functions.ts';
@@ -76,10 +77,10 @@ export default async function functionTuningRoutes(base: FastifyInstance, deps: 
     },
     async (request) => {
       const { name, sweepId } = request.params;
-      const job = await deps.queues.sweeps.getJob(sweepId);
-      if (!job || job.data.functionName !== name)
+      const read = await readJobWithState(deps.queues.sweeps, sweepId);
+      if (!read || read.job.data.functionName !== name)
         throw new NotFoundError(`No sweep ${sweepId} of ${name}; sweeps are kept for 24 hours.`);
-      const state = await job.getState();
+      const { job, state } = read;
       const base = {
         sweepId,
         functionName: name,

@@ -9,6 +9,7 @@ import type { S3CodeReader } from '../../processors/functions/s3-code-source.ts'
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
+import { readJobWithState } from '../../queues/job-read.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import type { ResultWaiter } from '../../queues/result-waiter.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
@@ -205,12 +206,12 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       },
     },
     async (request, reply) => {
-      const job = await deps.queues.functions.getJob(request.params.requestId);
-      const cancelled = job ? undefined : await deps.cancelledResult?.(request.params.requestId);
+      const read = await readJobWithState(deps.queues.functions, request.params.requestId);
+      const cancelled = read ? undefined : await deps.cancelledResult?.(request.params.requestId);
       if (cancelled) return reply.status(200).send(cancelled);
-      if (!job)
+      if (!read)
         throw new NotFoundError(`No invocation ${request.params.requestId}; results are kept for 24 hours.`);
-      const state = await job.getState();
+      const { job, state } = read;
       if (state === 'completed') return reply.status(200).send(job.returnvalue);
       if (state === 'failed')
         throw new DockhandError(

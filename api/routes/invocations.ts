@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import { cancelInvocation } from '../../queues/invocation-cancel.ts';
+import { readJobWithState } from '../../queues/job-read.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import { createReplyPublisher } from '../../queues/reply-path.ts';
 import type { InvocationResult } from '../../queues/schemas/functions.ts';
@@ -29,9 +30,9 @@ export default async function invocationRoutes(base: FastifyInstance, deps: Invo
   const stopped = async (id: string): Promise<InvocationResult | undefined> => {
     const until = Date.now() + waitMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
-      const job = await deps.queues.functions.getJob(id);
-      if (job && (await job.getState()) === 'completed') return job.returnvalue as InvocationResult;
-      if (!job || Date.now() + delay > until) return undefined;
+      const read = await readJobWithState(deps.queues.functions, id);
+      if (read?.state === 'completed') return read.job.returnvalue as InvocationResult;
+      if (!read || Date.now() + delay > until) return undefined;
       await new Promise((r) => setTimeout(r, delay));
     }
   };

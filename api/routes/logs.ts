@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Type } from 'typebox';
 import { DockhandError, NotFoundError, StalledClientError } from '../../core/errors.ts';
+import { readJobWithState } from '../../queues/job-read.ts';
 import type { LogReader } from '../../queues/log-reader.ts';
 import { type LogKind, MAX_STATUS_CHARS } from '../../queues/log-stream.ts';
 import { EventStream } from '../event-stream.ts';
@@ -56,9 +57,9 @@ async function jobEndedCheck(
 ): Promise<EndedCheck | undefined> {
   if (!(await queue.getJob(id))) return undefined;
   return async () => {
-    const job = await queue.getJob(id);
-    if (!job) return statuses.gone;
-    const state = await job.getState();
+    const read = await readJobWithState(queue, id);
+    if (!read) return statuses.gone;
+    const { job, state } = read;
     if (state === 'completed') return statuses.of(job.returnvalue);
     if (state === 'failed') return statuses.failed;
     return undefined;

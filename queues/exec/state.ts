@@ -8,6 +8,7 @@ import {
   cancelRequested,
   createRunningJobs,
 } from '../job-cancel.ts';
+import { readJobWithState } from '../job-read.ts';
 import { ExecJobPayload, ExecResponse } from '../schemas/exec.ts';
 import { failedExecResponse } from './responses.ts';
 
@@ -69,8 +70,8 @@ export async function describeExecution(
   prefix: string,
   id: string,
 ): Promise<ExecState | undefined> {
-  const job = await queue.getJob(id);
-  if (!job) {
+  const read = await readJobWithState(queue, id);
+  if (!read) {
     const stored = await redis.get(cancelledKey(prefix, id));
     if (!stored) return undefined;
     try {
@@ -80,7 +81,7 @@ export async function describeExecution(
       return undefined;
     }
   }
-  const state = await job.getState();
+  const { job, state } = read;
   if (state === 'completed' || state === 'failed') {
     const response = responseOfFinishedJob(job, id, state);
     return { state: 'finished', execution_id: id, correlation_id: response.correlation_id, response };
