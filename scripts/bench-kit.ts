@@ -75,12 +75,17 @@ async function cleanupAll(): Promise<void> {
 }
 
 /**
- * The entry point of a bench: bounded in time (BENCH_DEADLINE_SECONDS, default 900), and
- * whatever happens, every server, child, container, Redis prefix and temp dir it made goes.
+ * The entry point of a bench: bounded in time (BENCH_DEADLINE_SECONDS, default 900 or the
+ * bench's own), and whatever happens, every server, child, container, Redis prefix and temp
+ * dir it made goes.
  */
-export async function runBench(name: string, body: () => Promise<void>): Promise<never> {
+export async function runBench(
+  name: string,
+  body: () => Promise<void>,
+  { deadlineSeconds = 900 }: { deadlineSeconds?: number } = {},
+): Promise<never> {
   const started = performance.now();
-  const deadline = envInt('BENCH_DEADLINE_SECONDS', 900);
+  const deadline = envInt('BENCH_DEADLINE_SECONDS', deadlineSeconds);
   let code = 0;
   const abort = async (why: string) => {
     console.error(`\n${name}: ${why}; cleaning up.`);

@@ -10,17 +10,21 @@
 //   Dockhand: `node scripts/dockhand.js gateway` and N × `node scripts/dockhand.js worker`, npm
 //             start's defaults (auth on, rate limit on, LOG_LEVEL=info, warm pool filled), one
 //             shared QUEUE_PREFIX, DATA_DIR and API key; each worker on its own free
-//             WORKER_METRICS_PORT (8001 is one per host); the bench POSTs /jobs to the gateway
-// Jobs are HTTP jobs to a loopback server answering `ok` (HTTP_JOBS_ALLOWLIST=127.0.0.1 on every
-// Dockhand process: without it the SSRF guard refuses the target, as it should). Both sides are
-// timed from hand-in to the `completed` event the bench sees over QueueEvents.
+//             WORKER_METRICS_PORT (8001 is one per host); the bench calls the gateway
+// HTTP jobs to a loopback server answering `ok` (HTTP_JOBS_ALLOWLIST=127.0.0.1 on every Dockhand
+// process: without it the SSRF guard refuses the target, as it should), both sides timed from
+// hand-in to the `completed` event the bench sees over QueueEvents. Then, on the same Dockhand
+// processes, no-op function calls (POST /functions/noop/invoke, synchronous; Docker), after a
+// warm-up burst that makes each worker's containers; no raw side for those.
 // Per window: Redis main-thread and process CPU from INFO cpu, commands from INFO
 // commandstats, each Dockhand process's CPU from /proc/<pid>/stat, the machine's from
 // /proc/stat; before the load, an idle window of BENCH_IDLE_SECONDS gives the idle cost.
 // On a machine with fewer cores than processes, more workers measure contention, not scale:
 // the projection comes from Redis CPU per job and a worker's CPU per job, not from N=4.
-// Env: BENCH_RUNS (3), BENCH_JOBS (3000), BENCH_IN_FLIGHT (50), BENCH_WORKERS ("1,2,4"),
-//      BENCH_IDLE_SECONDS (5), BENCH_DEADLINE_SECONDS (900), BENCH_KEEP_LOGS.
+// Env: BENCH_RUNS (3), BENCH_WORKERS ("1,2,4"), BENCH_MIX ("http,functions"), BENCH_JOBS
+//      (3000), BENCH_IN_FLIGHT (50), BENCH_FN_WARMUP (100), BENCH_FN_CALLS (2000),
+//      BENCH_FN_IN_FLIGHT (32), BENCH_IDLE_SECONDS (5), BENCH_DEADLINE_SECONDS (2400: eighteen
+//      sets of processes, each started and stopped), BENCH_KEEP_LOGS.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -488,82 +492,90 @@ const loadNow = () =>
     .map((x) => x.toFixed(2))
     .join(', ');
 
-await runBench('bench:scale', async () => {
-  console.log(
-    `# bench:scale — ${WORKER_COUNTS.join(', ')} worker processes on one Redis, ${RUNS} runs (min / median / max)\n\n` +
-      `This machine has ${CORES} cores (Node ${process.version}); the bench client, the gateway, the workers, ` +
-      `Redis and the loopback target all share them. **More processes than cores measure contention, not ` +
-      `scale**: the projection comes from CPU per job (Redis's and a worker's), not from the largest count's ` +
-      `throughput.\n\n` +
-      `Each configuration: a private redis-server (AOF everysec, no RDB, as npm start's) on its own port. ` +
-      `HTTP jobs: ${JOBS}, ${IN_FLIGHT} submissions outstanding. Function calls: ${FN_WARMUP} warm-up, then ` +
-      `${FN_CALLS} at ${FN_IN_FLIGHT} in flight. Dockhand: \`dockhand gateway\` + N × \`dockhand worker\`, npm ` +
-      `start defaults: ${DEFAULTS_DESCRIPTION}; plus HTTP_JOBS_ALLOWLIST=127.0.0.1 (the target is on ` +
-      `loopback), one shared QUEUE_PREFIX, DATA_DIR and API key, and each worker's WORKER_METRICS_PORT a free ` +
-      `port; HTTP_JOBS_CONCURRENCY=${CONCURRENCY}, FUNCTIONS_CONCURRENCY=${FN_CONCURRENCY}. Raw: N bare ` +
-      `BullMQ worker processes, same concurrency and target. Load average at the start: ${loadNow()}.`,
-  );
-  const targetUrl = await startTarget();
-  const byLabel = new Map<string, Row[]>();
-  const record = (rows: Map<string, Row[]>, label: string, row: Row) => {
-    rows.set(label, [row]);
-    byLabel.set(label, [...(byLabel.get(label) ?? []), row]);
-  };
-  for (let run = 1; run <= RUNS; run++) {
-    console.log(`\n## Run ${run} of ${RUNS} (load average ${loadNow()})\n`);
-    const rows = new Map<string, Row[]>();
-    for (const n of WORKER_COUNTS) {
-      // Which side goes first alternates from run to run.
-      const sides = run % 2 === 1 ? (['raw', 'dockhand'] as const) : (['dockhand', 'raw'] as const);
-      for (const side of sides) {
-        if (side === 'raw' && !MIXES.includes('http')) continue;
-        const got = side === 'raw' ? [await rawSide(n, targetUrl)] : await dockhandSide(n, targetUrl);
-        for (const row of got) {
-          const label = rowLabel(side === 'raw' ? 'raw' : row.mix, n);
-          record(rows, label, row);
-          shoutFailures(`run ${run}, ${label}`, row.figures);
+await runBench(
+  'bench:scale',
+  async () => {
+    console.log(
+      `# bench:scale — ${WORKER_COUNTS.join(', ')} worker processes on one Redis, ${RUNS} runs (min / median / max)\n\n` +
+        `This machine has ${CORES} cores (Node ${process.version}); the bench client, the gateway, the workers, ` +
+        `Redis and the loopback target all share them. **More processes than cores measure contention, not ` +
+        `scale**: the projection comes from CPU per job (Redis's and a worker's), not from the largest count's ` +
+        `throughput.\n\n` +
+        `Each configuration: a private redis-server (AOF everysec, no RDB, as npm start's) on its own port. ` +
+        `HTTP jobs: ${JOBS}, ${IN_FLIGHT} submissions outstanding. Function calls: ${FN_WARMUP} warm-up, then ` +
+        `${FN_CALLS} at ${FN_IN_FLIGHT} in flight. Dockhand: \`dockhand gateway\` + N × \`dockhand worker\`, npm ` +
+        `start defaults: ${DEFAULTS_DESCRIPTION}; plus HTTP_JOBS_ALLOWLIST=127.0.0.1 (the target is on ` +
+        `loopback), one shared QUEUE_PREFIX, DATA_DIR and API key, and each worker's WORKER_METRICS_PORT a free ` +
+        `port; HTTP_JOBS_CONCURRENCY=${CONCURRENCY}, FUNCTIONS_CONCURRENCY=${FN_CONCURRENCY}. Raw: N bare ` +
+        `BullMQ worker processes, same concurrency and target. Load average at the start: ${loadNow()}.`,
+    );
+    const targetUrl = await startTarget();
+    const byLabel = new Map<string, Row[]>();
+    const record = (rows: Map<string, Row[]>, label: string, row: Row) => {
+      rows.set(label, [row]);
+      byLabel.set(label, [...(byLabel.get(label) ?? []), row]);
+    };
+    for (let run = 1; run <= RUNS; run++) {
+      console.log(`\n## Run ${run} of ${RUNS} (load average ${loadNow()})\n`);
+      const rows = new Map<string, Row[]>();
+      for (const n of WORKER_COUNTS) {
+        // Which side goes first alternates from run to run.
+        const sides = run % 2 === 1 ? (['raw', 'dockhand'] as const) : (['dockhand', 'raw'] as const);
+        for (const side of sides) {
+          if (side === 'raw' && !MIXES.includes('http')) continue;
+          const got = side === 'raw' ? [await rawSide(n, targetUrl)] : await dockhandSide(n, targetUrl);
+          for (const row of got) {
+            const label = rowLabel(side === 'raw' ? 'raw' : row.mix, n);
+            record(rows, label, row);
+            shoutFailures(`run ${run}, ${label}`, row.figures);
+          }
         }
       }
+      console.log(`\n${rowsTable(ordered(rows))}`);
     }
-    console.log(`\n${rowsTable(ordered(rows))}`);
-  }
 
-  console.log(`\n## Summary over ${RUNS} runs: min / median / max (load average ${loadNow()})\n`);
-  console.log(rowsTable(ordered(byLabel)));
-  console.log('');
-  for (const kind of ['raw', 'http', 'functions'] as const) {
-    const base = byLabel.get(rowLabel(kind, WORKER_COUNTS[0] as number));
-    if (!base) continue;
-    for (const n of WORKER_COUNTS.slice(1)) {
-      const these = byLabel.get(rowLabel(kind, n)) ?? [];
-      const ratios = these.map((r, i) => r.figures.perSecond / (base[i]?.figures.perSecond || Number.NaN));
-      const name =
-        kind === 'raw' ? 'raw HTTP jobs' : kind === 'http' ? 'Dockhand HTTP jobs' : 'Dockhand function calls';
-      console.log(`- ${name}/s, ${n} workers over ${WORKER_COUNTS[0]}: ${spread(ratios)}`);
+    console.log(`\n## Summary over ${RUNS} runs: min / median / max (load average ${loadNow()})\n`);
+    console.log(rowsTable(ordered(byLabel)));
+    console.log('');
+    for (const kind of ['raw', 'http', 'functions'] as const) {
+      const base = byLabel.get(rowLabel(kind, WORKER_COUNTS[0] as number));
+      if (!base) continue;
+      for (const n of WORKER_COUNTS.slice(1)) {
+        const these = byLabel.get(rowLabel(kind, n)) ?? [];
+        const ratios = these.map((r, i) => r.figures.perSecond / (base[i]?.figures.perSecond || Number.NaN));
+        const name =
+          kind === 'raw'
+            ? 'raw HTTP jobs'
+            : kind === 'http'
+              ? 'Dockhand HTTP jobs'
+              : 'Dockhand function calls';
+        console.log(`- ${name}/s, ${n} workers over ${WORKER_COUNTS[0]}: ${spread(ratios)}`);
+      }
     }
-  }
-  const dockhandRows = (mix: Mix) =>
-    [...byLabel]
-      .filter(([label]) => !label.startsWith('HTTP jobs, raw'))
-      .flatMap(([, rs]) => rs.filter((r) => r.mix === mix));
-  projection('HTTP jobs', dockhandRows('http'), CONCURRENCY, [0.05, 0.2, 1]);
-  projection('no-op function calls', dockhandRows('functions'), FN_CONCURRENCY, [0.1, 1]);
-  console.log(
-    '\nAssumptions: Redis on a core of its own (not shared as here); per-job Redis CPU the same at ' +
-      'any number of workers (the rows show it across the counts measured); small payloads and results; ' +
-      "gateways scaled beside the workers (their enqueue is inside the per-job figure, as is the bench's " +
-      'own QueueEvents reader — a gateway waiting on synchronous calls runs one too); network round trips ' +
-      `cost Redis no CPU. CPU per job measured on a busy ${CORES}-core machine is inflated for Redis and ` +
-      'workers alike; the flat-out row depends on their ratio, which holds better than either.',
-  );
-  const total = mergeFailures([...byLabel.values()].flat().map((r) => r.figures.failures));
-  const failed = Object.values(total).reduce((a, b) => a + b, 0);
-  console.log(
-    failed === 0
-      ? '\nEvery job and call succeeded.'
-      : `\n!!! ${failed} JOBS OR CALLS FAILED: ${Object.entries(total)
-          .map(([k, n]) => `${k} ×${n}`)
-          .join(', ')} — every one should succeed !!!\nFirst message of each cause:\n${failureMessages()}`,
-  );
-  console.log(`Load average at the end: ${loadNow()}.`);
-});
+    const dockhandRows = (mix: Mix) =>
+      [...byLabel]
+        .filter(([label]) => !label.startsWith('HTTP jobs, raw'))
+        .flatMap(([, rs]) => rs.filter((r) => r.mix === mix));
+    projection('HTTP jobs', dockhandRows('http'), CONCURRENCY, [0.05, 0.2, 1]);
+    projection('no-op function calls', dockhandRows('functions'), FN_CONCURRENCY, [0.1, 1]);
+    console.log(
+      '\nAssumptions: Redis on a core of its own (not shared as here); per-job Redis CPU the same at ' +
+        'any number of workers (the rows show it across the counts measured); small payloads and results; ' +
+        "gateways scaled beside the workers (their enqueue is inside the per-job figure, as is the bench's " +
+        'own QueueEvents reader — a gateway waiting on synchronous calls runs one too); network round trips ' +
+        `cost Redis no CPU. CPU per job measured on a busy ${CORES}-core machine is inflated for Redis and ` +
+        'workers alike; the flat-out row depends on their ratio, which holds better than either.',
+    );
+    const total = mergeFailures([...byLabel.values()].flat().map((r) => r.figures.failures));
+    const failed = Object.values(total).reduce((a, b) => a + b, 0);
+    console.log(
+      failed === 0
+        ? '\nEvery job and call succeeded.'
+        : `\n!!! ${failed} JOBS OR CALLS FAILED: ${Object.entries(total)
+            .map(([k, n]) => `${k} ×${n}`)
+            .join(', ')} — every one should succeed !!!\nFirst message of each cause:\n${failureMessages()}`,
+    );
+    console.log(`Load average at the end: ${loadNow()}.`);
+  },
+  { deadlineSeconds: 2400 },
+);
