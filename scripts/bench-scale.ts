@@ -430,8 +430,14 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 function projection(what: string, rows: Row[], concurrency: number, durations: number[]): void {
   if (rows.length === 0) return;
   const redisMsPer1000 = median(rows.map((r) => r.cost.redisMainMsPer1000));
-  const workerMsPer1000 = median(rows.map((r) => r.workerMsPer1000));
-  const gatewayMsPer1000 = median(rows.map((r) => r.gatewayMsPer1000 ?? 0));
+  const commandsPerJob = median(rows.map((r) => r.cost.commandsPerJob));
+  // A worker's own cost from the fewest workers measured: with more processes than cores, each
+  // worker's CPU per job grows with contention and its fixed polling spread over fewer jobs,
+  // neither of which a worker on a machine of its own pays.
+  const fewest = Math.min(...rows.map((r) => r.workers));
+  const alone = rows.filter((r) => r.workers === fewest);
+  const workerMsPer1000 = median(alone.map((r) => r.workerMsPer1000));
+  const gatewayMsPer1000 = median(alone.map((r) => r.gatewayMsPer1000 ?? 0));
   // The gateway and each worker counted alike: an upper bound on a worker's share.
   const idlePerProcess = median(rows.map((r) => r.idleRedisMsPerSecond / (r.workers + 1)));
   const cpuBoundRate = 1e6 / workerMsPer1000;
@@ -445,14 +451,16 @@ function projection(what: string, rows: Row[], concurrency: number, durations: n
   const full = at(1000, cpuBoundRate);
   console.log(`\n## Projection: where one Redis becomes the bottleneck — ${what}\n`);
   console.log(
-    `Inputs, medians over every Dockhand row of every run (${rows.length} rows, every worker count):\n` +
-      `- Redis main-thread CPU: ${ms(redisMsPer1000)} ms per 1,000. Redis runs every command and script on ` +
-      `that one thread, so one saturated core runs at most ${int(full.redisJobsPerSecond)}/s ` +
-      `(${int(at(700, cpuBoundRate).redisJobsPerSecond)}/s at 70 %, room for bursts and persistence).\n` +
+    `Inputs, medians over the Dockhand rows of every run:\n` +
+      `- Redis main-thread CPU (every worker count, ${rows.length} rows): ${ms(redisMsPer1000)} ms per 1,000, ` +
+      `${commandsPerJob.toFixed(1)} commands each (${(redisMsPer1000 / commandsPerJob).toFixed(1)} µs a ` +
+      `command). Redis runs every command and script on that one thread, so one saturated core runs at most ` +
+      `${int(full.redisJobsPerSecond)}/s (${int(at(700, cpuBoundRate).redisJobsPerSecond)}/s at 70 %, room for ` +
+      `bursts and persistence).\n` +
       `- Redis idle cost per Dockhand process: ${idlePerProcess.toFixed(1)} ms of CPU a second.\n` +
-      `- A worker process's own CPU: ${ms(workerMsPer1000)} ms per 1,000 (function containers not included), ` +
-      `so one worker flat out on a core of its own does about ${int(cpuBoundRate)}/s.\n` +
-      `- A gateway's CPU: ${ms(gatewayMsPer1000)} ms per 1,000: about ` +
+      `- A worker process's own CPU (${fewest}-worker rows): ${ms(workerMsPer1000)} ms per 1,000 (function ` +
+      `containers not included), so one worker flat out on a core of its own does about ${int(cpuBoundRate)}/s.\n` +
+      `- A gateway's CPU (${fewest}-worker rows): ${ms(gatewayMsPer1000)} ms per 1,000: about ` +
       `${Math.ceil((full.redisJobsPerSecond * gatewayMsPer1000) / 1e6)} gateway cores to feed Redis at its ceiling.\n`,
   );
   const scenarios: Array<[string, number]> = [
