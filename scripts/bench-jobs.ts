@@ -14,12 +14,10 @@
 // Env: BENCH_RUNS (3), BENCH_JOBS (jobs under load, 3000), BENCH_IN_FLIGHT (client-side
 //      outstanding submissions under load, 50), BENCH_SEQUENTIAL (one-at-a-time jobs, 300),
 //      BENCH_DEADLINE_SECONDS (900), BENCH_KEEP_LOGS.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
-import { coerceError, errorCode } from '../core/errors.ts';
+import { measure, type Submit, startTarget } from './bench-job-timing.ts';
 import {
   apiClient,
   DEFAULT_VARIANT,
@@ -31,7 +29,6 @@ import {
   type Figures,
   failure,
   failureMessages,
-  figures,
   freshPrefix,
   goal,
   median,
@@ -53,100 +50,6 @@ const IN_FLIGHT = envInt('BENCH_IN_FLIGHT', 50);
 const SEQUENTIAL = envInt('BENCH_SEQUENTIAL', 300);
 const CONCURRENCY = DEFAULTS.httpJobs.concurrency;
 const GOAL = 0.8;
-/** How long the last jobs may take to finish once every job is handed in. */
-const DRAIN_MS = 120_000;
-
-async function startTarget(): Promise<string> {
-  const code = `require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  defer(() => {
-    if (child.exitCode === null) child.kill();
-  });
-  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
-  return `http://127.0.0.1:${chunk.toString().trim()}/`;
-}
-
-/** A submission answers the job's id, or why it was not accepted. */
-type Submit = () => Promise<{ id: string } | { failed: string }>;
-
-/**
- * Submits `jobs` jobs from `inFlight` client loops and times each from hand-in to its
- * `completed` event. Open loop: a client hands in its next job as soon as the last is
- * accepted (throughput, queueing included). Closed loop: it waits for the job to finish
- * first (latency with no backlog).
- */
-async function measure(
-  events: QueueEvents,
-  submit: Submit,
-  jobs: number,
-  inFlight: number,
-  closedLoop = false,
-): Promise<Figures> {
-  const finished = new Map<string, { at: number; failed?: string }>();
-  const waiters = new Map<string, () => void>();
-  const settle = (jobId: string, failed?: string) => {
-    finished.set(jobId, { at: performance.now(), failed });
-    waiters.get(jobId)?.();
-  };
-  const onCompleted = ({ jobId }: { jobId: string }) => settle(jobId);
-  const onFailed = ({ jobId, failedReason }: { jobId: string; failedReason: string }) =>
-    settle(jobId, failure('job failed', failedReason));
-  events.on('completed', onCompleted);
-  events.on('failed', onFailed);
-  const outcome = (id: string) =>
-    new Promise<{ at: number; failed?: string }>((resolve) => {
-      const done = finished.get(id);
-      if (done) return resolve(done);
-      waiters.set(id, () => resolve(finished.get(id) as { at: number; failed?: string }));
-    });
-  const latencies: number[] = [];
-  const failures: Record<string, number> = {};
-  const fail = (cause: string) => {
-    failures[cause] = (failures[cause] ?? 0) + 1;
-  };
-  const pending: Promise<void>[] = [];
-  const t0 = performance.now();
-  let last = t0;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next++ < jobs) {
-        const before = performance.now();
-        let accepted: Awaited<ReturnType<Submit>>;
-        try {
-          accepted = await submit();
-        } catch (err) {
-          accepted = { failed: errorCode(err) ?? coerceError(err).name };
-        }
-        if ('failed' in accepted) {
-          fail(accepted.failed);
-          continue;
-        }
-        const done = outcome(accepted.id).then(({ at, failed }) => {
-          if (failed) return fail(failed);
-          latencies.push(at - before);
-          last = Math.max(last, at);
-        });
-        pending.push(done);
-        if (closedLoop) await done;
-      }
-    }),
-  );
-  let timer: NodeJS.Timeout | undefined;
-  const drained = await Promise.race([
-    Promise.all(pending).then(() => true),
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), DRAIN_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  events.off('completed', onCompleted);
-  events.off('failed', onFailed);
-  const settled = latencies.length + Object.values(failures).reduce((a, b) => a + b, 0);
-  if (!drained) failures[`no result within ${DRAIN_MS / 1000} s`] = jobs - settled;
-  return figures(latencies, (last - t0) / 1000, jobs, failures);
-}
-
 const LOAD = `load (${JOBS} jobs, ${IN_FLIGHT} in flight)`;
 const SEQ = `sequential (${SEQUENTIAL} jobs, one at a time)`;
 const RAW = `raw BullMQ (add → worker fetch), worker concurrency ${CONCURRENCY}`;

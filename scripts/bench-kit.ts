@@ -75,12 +75,17 @@ async function cleanupAll(): Promise<void> {
 }
 
 /**
- * The entry point of a bench: bounded in time (BENCH_DEADLINE_SECONDS, default 900), and
- * whatever happens, every server, child, container, Redis prefix and temp dir it made goes.
+ * The entry point of a bench: bounded in time (BENCH_DEADLINE_SECONDS, default 900 or the
+ * bench's own), and whatever happens, every server, child, container, Redis prefix and temp
+ * dir it made goes.
  */
-export async function runBench(name: string, body: () => Promise<void>): Promise<never> {
+export async function runBench(
+  name: string,
+  body: () => Promise<void>,
+  { deadlineSeconds = 900 }: { deadlineSeconds?: number } = {},
+): Promise<never> {
   const started = performance.now();
-  const deadline = envInt('BENCH_DEADLINE_SECONDS', 900);
+  const deadline = envInt('BENCH_DEADLINE_SECONDS', deadlineSeconds);
   let code = 0;
   const abort = async (why: string) => {
     console.error(`\n${name}: ${why}; cleaning up.`);
@@ -163,19 +168,35 @@ async function freePort(): Promise<number> {
 const pick = (...names: string[]) =>
   Object.fromEntries(names.flatMap((n) => (process.env[n] ? [[n, process.env[n] as string]] : [])));
 
+export interface ServerOptions {
+  /** Shared with other processes (then kept at the end); default a fresh one per server. */
+  dataDir?: string;
+  env?: Record<string, string>;
+  /** The process role (`dockhand <role>`); default `all`, what npm start runs. */
+  role?: 'all' | 'gateway' | 'worker';
+  /** Another Redis than REDIS_URL (a private server the caller stops); its keys are left to it. */
+  redisUrl?: string;
+  /** A queue prefix shared with other processes (a gateway and its workers); default a fresh one. */
+  prefix?: string;
+  /** The API key; processes of one installation share it. Default a fresh one. */
+  apiKey?: string;
+}
+
 /**
- * Starts `node scripts/dockhand.js all` with a clean environment: only what locates the
- * machine's Redis, Docker and images, then this server's own prefix, port, data dir and key,
- * then the variant's changes. Nothing a developer exported for tuning leaks in.
+ * Starts `node scripts/dockhand.js all` (or another role) with a clean environment: only what
+ * locates the machine's Redis, Docker and images, then this server's own prefix, port, data
+ * dir and key, then the variant's changes. Nothing a developer exported for tuning leaks in.
+ * A worker listens (ops routes) on WORKER_METRICS_PORT: it gets a free port, as two workers on
+ * one host need.
  */
-export async function startServer(
-  variant: Variant,
-  options: { dataDir?: string; env?: Record<string, string> } = {},
-): Promise<Server> {
-  const prefix = freshPrefix('dh');
+export async function startServer(variant: Variant, options: ServerOptions = {}): Promise<Server> {
+  const role = options.role ?? 'all';
+  const redisUrl = options.redisUrl ?? REDIS_URL;
+  const prefix =
+    options.prefix ?? (options.redisUrl ? `bench-dh-${randomBytes(4).toString('hex')}` : freshPrefix('dh'));
   const port = await freePort();
   const dataDir = options.dataDir ?? mkdtempSync(path.join(WORKDIR, 'data-'));
-  const apiKey = `bench-${randomBytes(12).toString('hex')}`;
+  const apiKey = options.apiKey ?? `bench-${randomBytes(12).toString('hex')}`;
   const env: Record<string, string | undefined> = {
     ...pick(
       'PATH',
@@ -185,9 +206,10 @@ export async function startServer(
       'RUNTIME_IMAGE_PYTHON3',
       'RUNTIME_IMAGE_PROVIDED',
     ),
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     PORT: String(port),
+    ...(role === 'worker' ? { WORKER_METRICS_PORT: String(port) } : {}),
     DATA_DIR: dataDir,
     API_KEYS: apiKey,
     LOG_LEVEL: 'info',
@@ -195,10 +217,10 @@ export async function startServer(
     ...variant.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const logFile = path.join(WORKDIR, `server-${prefix}.log`);
+  const logFile = path.join(WORKDIR, `${role}-${prefix}-${port}.log`);
   const log = openSync(logFile, 'a');
   const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/dockhand.js'), 'all'], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/dockhand.js'), role], {
     cwd: ROOT,
     env,
     stdio: ['ignore', log, log],
@@ -210,7 +232,7 @@ export async function startServer(
   const pid = child.pid as number;
   const stop = defer(async () => {
     await stopServer(child, exited, pid);
-    await wipePrefix(prefix);
+    if (options.prefix === undefined && options.redisUrl === undefined) await wipePrefix(prefix);
     if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
   });
   const url = `http://127.0.0.1:${port}`;
