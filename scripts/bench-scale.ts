@@ -15,15 +15,17 @@
 // process: without it the SSRF guard refuses the target, as it should), both sides timed from
 // hand-in to the `completed` event the bench sees over QueueEvents. Then, on the same Dockhand
 // processes, no-op function calls (POST /functions/noop/invoke, synchronous; Docker), after a
-// warm-up burst that makes each worker's containers; no raw side for those.
+// warm-up burst that makes each worker's containers; and batches (POST /batches with the 16
+// sample metric files: folder written, queued, scored, result.json written, timed to the job's
+// `completed`); no raw side for those two.
 // Per window: Redis main-thread and process CPU from INFO cpu, commands from INFO
 // commandstats, each Dockhand process's CPU from /proc/<pid>/stat, the machine's from
 // /proc/stat; before the load, an idle window of BENCH_IDLE_SECONDS gives the idle cost.
 // On a machine with fewer cores than processes, more workers measure contention, not scale:
 // the projection comes from Redis CPU per job and a worker's CPU per job, not from N=4.
-// Env: BENCH_RUNS (3), BENCH_WORKERS ("1,2,4"), BENCH_MIX ("http,functions"), BENCH_JOBS
+// Env: BENCH_RUNS (3), BENCH_WORKERS ("1,2,4"), BENCH_MIX ("http,functions,batches"), BENCH_JOBS
 //      (3000), BENCH_IN_FLIGHT (50), BENCH_FN_WARMUP (100), BENCH_FN_CALLS (2000),
-//      BENCH_FN_IN_FLIGHT (32), BENCH_IDLE_SECONDS (5), BENCH_DEADLINE_SECONDS (2400: eighteen
+//      BENCH_FN_IN_FLIGHT (32), BENCH_BATCHES (200), BENCH_BATCH_IN_FLIGHT (16), BENCH_IDLE_SECONDS (5), BENCH_DEADLINE_SECONDS (2400: eighteen
 //      sets of processes, each started and stopped), BENCH_KEEP_LOGS.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,9 +36,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { batchJobId } from '../processors/batches.ts';
 import { queueCatalog } from '../queues/registry.ts';
 import { RUNTIME_NAMES } from '../runtimes/catalog.ts';
 import { OWNER_LABEL } from '../runtimes/docker-sandbox.ts';
+import { sampleBatch } from '../test/helpers/batch-samples.ts';
 import { startRedisServer } from '../test/helpers/redis-server.ts';
 import { measure, type Submit, startTarget } from './bench-job-timing.ts';
 import {
@@ -86,13 +90,15 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map((x) 
   return n;
 });
 const CONCURRENCY = DEFAULTS.httpJobs.concurrency;
-const MIXES = (process.env.BENCH_MIX ?? 'http,functions').split(',').map((x) => {
+const MIXES = (process.env.BENCH_MIX ?? 'http,functions,batches').split(',').map((x) => {
   const mix = x.trim();
-  if (mix !== 'http' && mix !== 'functions')
-    throw new Error(`BENCH_MIX must list http and/or functions (got ${x}).`);
+  if (mix !== 'http' && mix !== 'functions' && mix !== 'batches')
+    throw new Error(`BENCH_MIX must list http, functions and/or batches (got ${x}).`);
   return mix;
 });
 const FN_CALLS = envInt('BENCH_FN_CALLS', 2000);
+const BATCHES = envInt('BENCH_BATCHES', 200);
+const BATCH_IN_FLIGHT = envInt('BENCH_BATCH_IN_FLIGHT', 16);
 const FN_IN_FLIGHT = envInt('BENCH_FN_IN_FLIGHT', 32);
 const FN_WARMUP = envInt('BENCH_FN_WARMUP', 100);
 const FN_CONCURRENCY = DEFAULTS.functions.concurrency;
@@ -142,7 +148,7 @@ async function idleCost(redis: Redis): Promise<number> {
   return ((after.main - before.main) * 1000) / ((after.at - before.at) / 1000);
 }
 
-type Mix = 'http' | 'functions';
+type Mix = 'http' | 'functions' | 'batches';
 
 interface Row {
   mix: Mix;
@@ -328,6 +334,18 @@ async function dockhandSide(workers: number, targetUrl: string): Promise<Row[]> 
     rows.push({ mix: 'http', workers, idleRedisMsPerSecond, ...window });
   }
   await closeEvents();
+  if (MIXES.includes('batches')) {
+    const window = await batchRuns(
+      api,
+      redis.url,
+      redis.client,
+      shared.dataDir,
+      shared.prefix,
+      pids,
+      gateway.pid,
+    );
+    rows.push({ mix: 'batches', workers, idleRedisMsPerSecond, ...window });
+  }
   if (MIXES.includes('functions')) {
     const window = await functionCalls(api, redis.client, pids, gateway.pid);
     rows.push({ mix: 'functions', workers, idleRedisMsPerSecond, ...window });
@@ -370,13 +388,50 @@ async function functionCalls(
   return loadWindow(redis, workerPids, gatewayPid, () => timed(FN_CALLS, FN_IN_FLIGHT, invoke));
 }
 
+/**
+ * Batches as users drop them: POST /batches with the 16 sample metric files (folder written,
+ * queued, scored by a worker, result.json written), timed from the POST to the job's completion.
+ * Their cost is mostly the files and the engine, not Redis; the row says how much of each.
+ */
+async function batchRuns(
+  api: ReturnType<typeof apiClient>,
+  redisUrl: string,
+  redis: Redis,
+  dataDir: string,
+  prefix: string,
+  workerPids: number[],
+  gatewayPid: number,
+): Promise<Omit<Row, 'mix' | 'workers' | 'idleRedisMsPerSecond'>> {
+  const events = new QueueEvents('batches', { connection: { url: redisUrl }, prefix });
+  await events.waitUntilReady();
+  const files = sampleBatch(0.8);
+  const inputs = path.join(dataDir, 'cloud_infra', 'Inputs');
+  let next = 0;
+  const submit: Submit = async () => {
+    const name = `scale-${workerPids.length}-${next++}`;
+    const res = await api.call('POST', '/batches', { name, files });
+    if (res.status !== 201)
+      return { failed: failure(`${res.status} ${String(res.json.error)}`, res.json.message) };
+    // The batches queue's job id is the folder's absolute path (processors/batches.ts).
+    return { id: batchJobId(path.join(inputs, name)) };
+  };
+  try {
+    return await loadWindow(redis, workerPids, gatewayPid, () =>
+      measure(events, submit, BATCHES, BATCH_IN_FLIGHT),
+    );
+  } finally {
+    await events.close();
+  }
+}
+
 // --- tables ------------------------------------------------------------------------------
 
 const RAW = `HTTP jobs, raw: bare BullMQ worker processes (concurrency ${CONCURRENCY}), the bench adds`;
 const DH_HTTP = 'HTTP jobs, Dockhand npm start defaults: gateway + workers, POST /jobs';
+const DH_BATCH = `batches of 16 metric files, Dockhand npm start defaults: gateway + workers, POST /batches, ${BATCH_IN_FLIGHT} in flight`;
 const DH_FN = `no-op function calls, Dockhand npm start defaults: gateway + workers, POST …/invoke, ${FN_IN_FLIGHT} in flight`;
 const rowLabel = (kind: 'raw' | Mix, n: number) =>
-  `${kind === 'raw' ? RAW : kind === 'http' ? DH_HTTP : DH_FN}, ${n} worker${n === 1 ? '' : 's'}`;
+  `${kind === 'raw' ? RAW : kind === 'http' ? DH_HTTP : kind === 'batches' ? DH_BATCH : DH_FN}, ${n} worker${n === 1 ? '' : 's'}`;
 
 /** Column → how it is read from a row and printed; the docs explain each. */
 const COLUMNS: Array<[string, (r: Row) => number | undefined, (x: number) => string]> = [
@@ -417,7 +472,14 @@ function rowsTable(rows: Map<string, Row[]>): string {
 
 /** Labels in a fixed order: raw first, then Dockhand's HTTP jobs, then function calls; by worker count. */
 function ordered(rows: Map<string, Row[]>): Map<string, Row[]> {
-  const rank = (label: string) => (label.startsWith('HTTP jobs, raw') ? 0 : label.startsWith('HTTP') ? 1 : 2);
+  const rank = (label: string) =>
+    label.startsWith('HTTP jobs, raw')
+      ? 0
+      : label.startsWith('HTTP')
+        ? 1
+        : label.startsWith('batches')
+          ? 2
+          : 3;
   return new Map(
     [...rows].sort(([a, ra], [b, rb]) => rank(a) - rank(b) || (ra[0]?.workers ?? 0) - (rb[0]?.workers ?? 0)),
   );
@@ -545,7 +607,7 @@ await runBench(
     console.log(`\n## Summary over ${RUNS} runs: min / median / max (load average ${loadNow()})\n`);
     console.log(rowsTable(ordered(byLabel)));
     console.log('');
-    for (const kind of ['raw', 'http', 'functions'] as const) {
+    for (const kind of ['raw', 'http', 'batches', 'functions'] as const) {
       const base = byLabel.get(rowLabel(kind, WORKER_COUNTS[0] as number));
       if (!base) continue;
       for (const n of WORKER_COUNTS.slice(1)) {
@@ -556,7 +618,9 @@ await runBench(
             ? 'raw HTTP jobs'
             : kind === 'http'
               ? 'Dockhand HTTP jobs'
-              : 'Dockhand function calls';
+              : kind === 'batches'
+                ? 'Dockhand batches'
+                : 'Dockhand function calls';
         console.log(`- ${name}/s, ${n} workers over ${WORKER_COUNTS[0]}: ${spread(ratios)}`);
       }
     }
@@ -566,6 +630,7 @@ await runBench(
         .flatMap(([, rs]) => rs.filter((r) => r.mix === mix));
     projection('HTTP jobs', dockhandRows('http'), CONCURRENCY, [0.05, 0.2, 1]);
     projection('no-op function calls', dockhandRows('functions'), FN_CONCURRENCY, [0.1, 1]);
+    projection('batches', dockhandRows('batches'), DEFAULTS.batches.concurrency, [0.5, 5]);
     console.log(
       '\nAssumptions: Redis on a core of its own (not shared as here); per-job Redis CPU the same at ' +
         'any number of workers (the rows show it across the counts measured); small payloads and results; ' +
