@@ -104,12 +104,14 @@ export function createInvoker(deps: InvokerOptions) {
     if (req.onOutput) sandbox.channel.setOutputSink?.(req.onOutput);
     try {
       await deps.profiler.resetPeak(sandbox.id);
-      const before = await deps.profiler.sample(sandbox.id, sandbox.pid);
+      // Without a network there is only loopback: no traffic to read.
+      const netPid = fn.network === 'none' ? undefined : sandbox.pid;
+      const before = await deps.profiler.sample(sandbox.id, netPid);
       const started = performance.now();
       const deadline = Date.now() + req.timeoutMs;
       const outcome = await race(sandbox, req, fn, deadline, maxResultBytes, req.onOutput ? liveLogChars : 0);
       const durationMs = round(performance.now() - started);
-      const after = await deps.profiler.sample(sandbox.id, sandbox.pid);
+      const after = await deps.profiler.sample(sandbox.id, netPid);
       const base = {
         durationMs,
         resources: resources(before, after, durationMs),

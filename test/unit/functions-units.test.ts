@@ -110,6 +110,13 @@ t.test('cgroup profiler reads v1 and v2 trees and resets the peak', async (t) =>
   t.equal(await profiler.resetPeak('abc'), true);
   t.equal(readFileSync(path.join(v1, 'memory.max_usage_in_bytes'), 'utf8'), '0');
   t.match(await profiler.sample('def'), { memoryPeakBytes: 2048, cpuNs: 5_000_000 });
+  // Its files stay open between calls and are read again from the start: new values, not old.
+  writeFileSync(path.join(v2, 'cpu.stat'), 'usage_usec 70000\nuser_usec 4000\n');
+  t.match(await profiler.sample('def'), { cpuNs: 70_000_000 });
+  profiler.forget('def');
+  t.match(await profiler.sample('def'), { cpuNs: 70_000_000 }, 'forgotten, then found again');
+  profiler.forget('def');
+  profiler.forget('abc');
   t.equal(await profiler.sample('nope'), null);
 });
 
