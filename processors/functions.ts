@@ -1,4 +1,5 @@
 import { type Job, UnrecoverableError } from 'bullmq';
+import { coerceError } from '../core/errors.ts';
 import { notRunResult } from '../queues/invocation-cancel.ts';
 import type { RunningJobs } from '../queues/job-cancel.ts';
 import type { LogWriter } from '../queues/log-stream.ts';
@@ -39,6 +40,9 @@ export interface FunctionsDeps {
  * Failures of Dockhand itself (Docker away, pool full) throw, so BullMQ retries them — for async
  * invocations, whose jobs have attempts; sync ones have one. A cancelled call ends CANCELLED.
  */
+/** A call still running after this long gets its job's progress set to 50 (running). */
+export const RUNNING_MARK_MS = 100;
+
 export function createFunctionsProcessor(deps: FunctionsDeps) {
   // The observed rate prices the tuner's savings; it moves slowly, so it is re-read from the
   // history at most every 10 s per function instead of on every call.
@@ -72,21 +76,24 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         errorType: 'Cancelled',
         errorMessage: 'The invocation was cancelled before it ran.',
       });
-    // Progress, as every queue's jobs carry it: 0 queued, 50 running, done when completed. Not
-    // awaited: the call must not wait on a bookkeeping write (a lost one only dims Bull Board).
-    void job.updateProgress(50).catch(() => {});
+    // Progress, as every queue's jobs carry it: 0 queued, 50 running, completed when done. The
+    // running mark is written once a call has run RUNNING_MARK_MS: no one could have seen a
+    // quicker one run, and for those it was a Redis write and an event on every call's path.
+    const mark = setTimeout(() => void job.updateProgress(50).catch(() => {}), RUNNING_MARK_MS);
     const record = resized(stored, job.data.memoryMb);
     // Under the job id, which is what the route looks the call up by (a CLI job may carry
     // another requestId in its payload).
     const jobId = String(job.id);
     const live = deps.liveLogs;
-    const invocation = await deps.run(record, stored, {
-      requestId,
-      event,
-      timeoutMs: record.timeoutMs,
-      ...(signal ? { signal } : {}),
-      ...(live ? { onOutput: (text, stream) => live.append('invocation', jobId, text, stream) } : {}),
-    });
+    const invocation = await deps
+      .run(record, stored, {
+        requestId,
+        event,
+        timeoutMs: record.timeoutMs,
+        ...(signal ? { signal } : {}),
+        ...(live ? { onOutput: (text, stream) => live.append('invocation', jobId, text, stream) } : {}),
+      })
+      .finally(() => clearTimeout(mark));
     live?.end('invocation', jobId, invocation.status);
     const rate = await monthlyRate(functionName);
     const autoTuner = advise({
@@ -120,7 +127,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     const counted = (sink: string) => () => deps.onTelemetryError?.(sink);
     // First, before anything else: a gateway is waiting on this (the job still completes below).
     if (job.data.replyTo && deps.reply)
-      void deps.reply(job.data.replyTo, String(job.id), result).catch(counted('reply'));
+      void deps.reply.result(job.data.replyTo, String(job.id), result).catch(counted('reply'));
     deps.onResult?.(result, record.runtime);
     // Off the caller's path: the result is final, and the profile, the pub/sub copy and the
     // S3 log are telemetry that must never fail or delay the invocation.
@@ -137,6 +144,12 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     } catch (err) {
       if (deps.async && job.data.invocationType !== 'RequestResponse' && job.data.source !== 'sweep')
         await deps.async.failed(job, err);
+      // A waiting gateway hears of a final failure at once, as it hears of a result.
+      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final && job.data.replyTo && deps.reply)
+        void deps.reply
+          .failure(job.data.replyTo, jobId, coerceError(err).message)
+          .catch(() => deps.onTelemetryError?.('reply'));
       throw err;
     } finally {
       running?.end(jobId);

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Compile } from 'typebox/compile';
-import { cancelChannel, cancelJob, createRunningJobs } from './job-cancel.ts';
+import { cancelChannel, cancelJob, createRunningJobs, type RunningJobsOptions } from './job-cancel.ts';
 import { REPLY_TO_PATTERN, type ReplyPublisher } from './reply-path.ts';
 import { InvocationPayload, InvocationResult } from './schemas/functions.ts';
 
@@ -19,8 +19,8 @@ export const invocationCancelChannel = (prefix: string) => cancelChannel(prefix,
 /** The result of an invocation cancelled while queued: its job is gone, this stays. */
 const cancelledKey = (prefix: string, id: string) => `${prefix}:${KIND}:cancelled:${id}`;
 
-export const createRunningInvocations = (redis: Redis, prefix: string) =>
-  createRunningJobs(redis, prefix, KIND);
+export const createRunningInvocations = (redis: Redis, prefix: string, options?: RunningJobsOptions) =>
+  createRunningJobs(redis, prefix, KIND, options);
 
 /** A result for a call that never ran its handler (cancelled first, or too old to run). */
 export function notRunResult(
@@ -82,7 +82,7 @@ export async function cancelInvocation(
   });
   await redis.set(cancelledKey(prefix, id), JSON.stringify(result), 'EX', KEEP_SECONDS);
   if (data?.replyTo && validReplyTo.test(data.replyTo))
-    await deps.reply(data.replyTo, id, result).catch(() => {});
+    await deps.reply.result(data.replyTo, id, result).catch(() => {});
   return { outcome: 'cancelled', result };
 }
 

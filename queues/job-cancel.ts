@@ -57,18 +57,47 @@ export async function cancelRequested(redis: Redis, prefix: string, kind: string
   return (await redis.exists(cancelFlagKey(prefix, kind, id))) === 1;
 }
 
+/** How long a cancel heard for a job not running here is kept for a `begin` that may follow. */
+const HEARD_MS = 60_000;
+/** At most this many such cancels are kept (every worker hears every cancel). */
+const HEARD_MAX = 10_000;
+
+export interface RunningJobsOptions {
+  /**
+   * Whether this process's cancel subscriber is connected and subscribed (`cancelListener`). While
+   * it is, a cancel for a job this process picks up cannot go unheard, and `begin` reads no flag.
+   */
+  listening?: () => boolean;
+}
+
 /**
- * Worker side: one AbortController per job this process runs. `begin` reads the flag (a cancel
- * that came while the job was picked up) and returns the signal to run with; `cancel` is called
- * by whoever hears the channel.
+ * Worker side: one AbortController per job this process runs. `cancel` is called by whoever
+ * hears the channel; a cancel for a job not running here is kept a minute, because the job may
+ * be one this process has just picked up and not yet begun (removal failed, so the route
+ * published). `begin` returns the signal to run with: aborted when such a cancel was heard, or,
+ * when this process may have missed messages (its subscriber away), when the flag is set.
+ * Reading the flag before every job cost a Redis round trip on every call's path.
  */
-export function createRunningJobs(redis: Redis, prefix: string, kind: string) {
+export function createRunningJobs(
+  redis: Redis,
+  prefix: string,
+  kind: string,
+  options: RunningJobsOptions = {},
+) {
   const running = new Map<string, AbortController>();
+  const heard = new Map<string, number>();
+  const forgetOld = (now: number) => {
+    for (const [id, at] of heard) {
+      if (now - at < HEARD_MS && heard.size <= HEARD_MAX) break;
+      heard.delete(id);
+    }
+  };
   return {
     async begin(id: string): Promise<AbortSignal> {
       const controller = new AbortController();
       running.set(id, controller);
-      if (await cancelRequested(redis, prefix, kind, id)) controller.abort();
+      if (heard.delete(id)) controller.abort();
+      else if (!options.listening?.() && (await cancelRequested(redis, prefix, kind, id))) controller.abort();
       return controller.signal;
     },
     end(id: string): void {
@@ -77,10 +106,41 @@ export function createRunningJobs(redis: Redis, prefix: string, kind: string) {
     /** Stops the job if this process runs it; answers whether it did. */
     cancel(id: string): boolean {
       const controller = running.get(id);
-      controller?.abort();
-      return controller !== undefined;
+      if (controller) {
+        controller.abort();
+        return true;
+      }
+      const now = Date.now();
+      heard.delete(id);
+      heard.set(id, now);
+      forgetOld(now);
+      return false;
     },
     size: () => running.size,
   };
 }
 export type RunningJobs = ReturnType<typeof createRunningJobs>;
+
+/**
+ * Tracks a subscriber connection for `RunningJobsOptions.listening`: listening once subscribed,
+ * not from the moment the connection drops, and again a second after it is back (ioredis
+ * subscribes again on reconnect; messages published in between are lost, hence the flag).
+ */
+export function cancelListener(subscriber: Redis, subscribed: Promise<unknown>) {
+  let since = Number.POSITIVE_INFINITY;
+  void subscribed.then(
+    () => {
+      since = Math.min(since, Date.now());
+    },
+    () => {},
+  );
+  const away = () => {
+    since = Number.POSITIVE_INFINITY;
+  };
+  subscriber.on('close', away);
+  subscriber.on('reconnecting', away);
+  subscriber.on('ready', () => {
+    if (since === Number.POSITIVE_INFINITY) since = Date.now() + 1000;
+  });
+  return () => subscriber.status === 'ready' && Date.now() >= since;
+}

@@ -1,29 +1,48 @@
-import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { WaitTimeoutError } from '../core/errors.ts';
 import { newReplyId, replyChannel } from './reply-path.ts';
+
+/** Where a job stands, read from Redis when its reply may have been lost. */
+export type JobOutcome =
+  | { state: 'completed'; value: unknown }
+  | { state: 'failed'; reason: string }
+  | { state: 'pending' }
+  | { state: 'missing' };
 
 interface Waiting {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** When to read the job itself if no reply has come (performance.now()). */
+  checkAt: number;
+  checkEveryMs: number;
+}
+
+export interface ResultWaiterOptions {
+  /** Reads a job's outcome: the backstop for a reply that never came. */
+  lookup: (jobId: string) => Promise<JobOutcome>;
+  /** First backstop read this long after a call is sent, then at doubling intervals up to 8×. Default 1000. */
+  checkAfterMs?: number;
 }
 
 /**
- * Waits for jobs of one queue to finish, for many callers at once. Two ways back, first wins:
- * this gateway's own reply channel (queues/reply-path.ts: the worker publishes as soon as the
- * result exists) and the queue's QueueEvents stream (completed/failed, written when BullMQ
- * finishes the job: also what a job without `replyTo` answers on). Register before adding the
- * job, so a fast job cannot finish unseen.
+ * A gateway's waiting sync calls. The answer comes on this gateway's own reply channel
+ * (queues/reply-path.ts): the worker publishes the result, or the final failure, the moment it
+ * has it. Pub/sub is at most once, so a reply can be lost (this connection was away, a publish
+ * failed, a worker died and BullMQ failed the job as stalled): a call with no reply after
+ * `checkAfterMs` reads its job, again at growing intervals, and at once for every call when the
+ * connection comes back. This replaces a QueueEvents stream, which woke every gateway for
+ * every event of every job (added, waiting, active, progress, completed, drained): four to six
+ * reads per call, each parsed, for answers the reply channel had already given.
  */
 export function createResultWaiter(
-  queue: string,
-  connections: { events: Redis; replies: Redis },
+  connections: { replies: Redis },
   prefix: string,
+  options: ResultWaiterOptions,
 ) {
   const replyTo = newReplyId();
   const channel = replyChannel(prefix, replyTo);
-  const events = new QueueEvents(queue, { connection: connections.events, prefix });
+  const checkAfterMs = options.checkAfterMs ?? 1000;
   const waiting = new Map<string, Waiting>();
   const settle = (jobId: string, fn: (w: Waiting) => void) => {
     const w = waiting.get(jobId);
@@ -32,32 +51,67 @@ export function createResultWaiter(
     clearTimeout(w.timer);
     fn(w);
   };
-  events.on('completed', ({ jobId, returnvalue }) => {
-    settle(jobId, (w) => w.resolve(typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue));
-  });
-  events.on('failed', ({ jobId, failedReason }) => {
-    settle(jobId, (w) => w.reject(new Error(failedReason)));
-  });
-  // QueueEvents reconnects by itself; each waiter's own timeout reports a lost result.
-  events.on('error', () => {});
-
-  connections.replies.on('message', (from: string, message: string) => {
+  const answer = (jobId: string, outcome: JobOutcome) => {
+    if (outcome.state === 'completed') settle(jobId, (w) => w.resolve(outcome.value));
+    else if (outcome.state === 'failed') settle(jobId, (w) => w.reject(new Error(outcome.reason)));
+    else if (outcome.state === 'missing')
+      settle(jobId, (w) => w.reject(new Error('The job is gone: it was removed before it ran.')));
+  };
+  const { replies } = connections;
+  replies.on('message', (from: string, message: string) => {
     if (from !== channel) return;
-    let reply: { jobId?: unknown; result?: unknown };
+    let reply: { jobId?: unknown; result?: unknown; error?: unknown };
     try {
       reply = JSON.parse(message);
     } catch {
-      // Not ours to answer: the same result still arrives on the events stream.
+      // Not ours to answer: the backstop reads the job itself.
       return;
     }
-    if (typeof reply.jobId === 'string') settle(reply.jobId, (w) => w.resolve(reply.result));
+    if (typeof reply.jobId !== 'string') return;
+    if (typeof reply.error === 'string') answer(reply.jobId, { state: 'failed', reason: reply.error });
+    else answer(reply.jobId, { state: 'completed', value: reply.result });
   });
+
+  let checking = false;
+  const check = async (all: boolean) => {
+    if (checking) return;
+    checking = true;
+    try {
+      const now = performance.now();
+      const due = [...waiting].filter(([, w]) => all || w.checkAt <= now);
+      for (const [, w] of due) {
+        w.checkEveryMs = Math.min(w.checkEveryMs * 2, checkAfterMs * 8);
+        w.checkAt = now + w.checkEveryMs;
+      }
+      await Promise.all(
+        due.map(([jobId]) =>
+          options.lookup(jobId).then(
+            (outcome) => answer(jobId, outcome),
+            // Redis is away: the next round (or the reconnect) reads again.
+            () => {},
+          ),
+        ),
+      );
+    } finally {
+      checking = false;
+    }
+  };
+  const sweep = setInterval(() => void check(false), Math.max(50, checkAfterMs / 4));
+  sweep.unref();
+  // Messages published while this connection was away are lost: read every waiting call's job.
+  let connectedOnce = false;
+  const onReady = () => {
+    if (connectedOnce) void check(true);
+    connectedOnce = true;
+  };
+  replies.on('ready', onReady);
 
   return {
     /** Put this in a job's `replyTo` to get its result on the direct path. */
     replyTo,
     async ready(): Promise<void> {
-      await Promise.all([events.waitUntilReady(), connections.replies.subscribe(channel)]);
+      await replies.subscribe(channel);
+      connectedOnce = true;
     },
     /** Returns a promise for the job's return value; call before the job is added. */
     expect<T>(jobId: string, timeoutMs: number): Promise<T> {
@@ -66,34 +120,27 @@ export function createResultWaiter(
           () => settle(jobId, (w) => w.reject(new WaitTimeoutError(jobId, timeoutMs))),
           timeoutMs,
         );
-        waiting.set(jobId, { resolve: resolve as (v: unknown) => void, reject, timer });
+        waiting.set(jobId, {
+          resolve: resolve as (v: unknown) => void,
+          reject,
+          timer,
+          checkAt: performance.now() + checkAfterMs,
+          checkEveryMs: checkAfterMs,
+        });
       });
     },
     cancel(jobId: string): void {
       settle(jobId, (w) => w.reject(new Error('cancelled')));
     },
+    /** Calls waiting now (a gauge, and tests). */
+    size: () => waiting.size,
     async close(): Promise<void> {
+      clearInterval(sweep);
+      replies.off('ready', onReady);
       for (const id of [...waiting.keys()]) settle(id, (w) => w.reject(new Error('Shutting down.')));
       // Redis is away: the subscription ends with the connection, which the caller closes.
-      await connections.replies.unsubscribe(channel).catch(() => {});
-      await closeQueueEvents(events);
+      await replies.unsubscribe(channel).catch(() => {});
     },
   };
-}
-
-/**
- * BullMQ's close QUITs its own (duplicated) blocking client and waits for the reply, which
- * never comes while Redis is away: then that client is dropped and the close not awaited. A
- * client that never connected (the role started and stopped while Redis was away) has nothing
- * to drop.
- */
-export async function closeQueueEvents(events: QueueEvents): Promise<void> {
-  const client = await (
-    events as unknown as { backend: { client: Promise<{ status: string; disconnect(): void }> } }
-  ).backend.client.catch(() => undefined);
-  if (client?.status === 'ready') return events.close();
-  client?.disconnect();
-  // Closing a stream whose connection is already gone: nothing left to release.
-  void events.close().catch(() => {});
 }
 export type ResultWaiter = ReturnType<typeof createResultWaiter>;

@@ -77,11 +77,16 @@ export async function startProcess(
   collectDefaultMetrics({ register: registry });
 
   const lifecycle: RedisLifecycle = { closing: false };
-  const producer = createRedis(config.redis.url, 'producer', {}, lifecycle);
+  // Dockhand's own commands, auto-pipelined: what a call does in one tick (its reply, its copy on
+  // function-results, its tuning sample, the end of its live log) reaches Redis in one write
+  // instead of four. BullMQ's side keeps a plain connection of its own: its users report lost
+  // job data with auto-pipelining on its connections (OptimalBits/bull#2276, bullmq#457).
+  const producer = createRedis(config.redis.url, 'producer', { enableAutoPipelining: true }, lifecycle);
+  const queueRedis = createRedis(config.redis.url, 'producer', {}, lifecycle);
   // With Redis away the role starts all the same (routes answer 503, /ready 503) and carries on
   // once it answers; before the queues are made, so that they wait for the connection.
-  const redisAtStart = await startConnecting(producer);
-  const queues = createQueueSet(producer, config.redis.prefix);
+  const [redisAtStart] = await Promise.all([startConnecting(producer), startConnecting(queueRedis)]);
+  const queues = createQueueSet(queueRedis, config.redis.prefix);
   const enqueue = createEnqueue(queues);
   const docker = createDocker(config.docker.host);
   let shuttingDown = false;
@@ -153,6 +158,7 @@ export async function startProcess(
     logger: logger.child({ component: 'functions' }),
     docker,
     lifecycle,
+    functionsQueue: queues.functions,
     enqueue,
     gateway: spec.http === 'api',
     worker: works('functions'),
@@ -315,7 +321,11 @@ export async function startProcess(
       await liveLogs.flush();
       await safeFetch.close();
       await queues.close();
-      await Promise.all([workerRedis && closeRedis(workerRedis), closeRedis(producer)]);
+      await Promise.all([
+        workerRedis && closeRedis(workerRedis),
+        closeRedis(producer),
+        closeRedis(queueRedis),
+      ]);
     })();
     return closing;
   };

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
+import type { Queue } from 'bullmq';
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -29,10 +30,16 @@ import {
 import { closeRedis, createRedis, type RedisLifecycle } from '../queues/connection.ts';
 import { createDeadLetters } from '../queues/dead-letters.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
-import { createRunningInvocations, invocationCancelChannel } from '../queues/invocation-cancel.ts';
+import {
+  createRunningInvocations,
+  invocationCancelChannel,
+  readCancelledInvocation,
+} from '../queues/invocation-cancel.ts';
+import { cancelListener } from '../queues/job-cancel.ts';
+import { readJobWithState } from '../queues/job-read.ts';
 import type { LogWriter } from '../queues/log-stream.ts';
 import { createReplyPublisher } from '../queues/reply-path.ts';
-import { createResultWaiter, type ResultWaiter } from '../queues/result-waiter.ts';
+import { createResultWaiter, type JobOutcome, type ResultWaiter } from '../queues/result-waiter.ts';
 import type { InvocationResult } from '../queues/schemas/functions.ts';
 import { createSqsIngress } from '../queues/sqs-ingress.ts';
 import { createPresenceBeacon, createPresenceCheck } from '../queues/worker-presence.ts';
@@ -58,6 +65,8 @@ export async function wireFunctions(deps: {
   /** The process's one Docker client. */
   docker: Docker;
   lifecycle: RedisLifecycle;
+  /** The functions queue: a sync call whose reply was lost is read from it. */
+  functionsQueue: Queue;
   gateway: boolean;
   worker: boolean;
   enqueue: Enqueue;
@@ -92,11 +101,25 @@ export async function wireFunctions(deps: {
   const redisSetup: Promise<unknown>[] = [];
   let waiter: ResultWaiter | undefined;
   if (deps.gateway) {
-    // Two connections: the events stream blocks on XREAD, the reply channel is in subscriber mode.
-    const events = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
+    // Its own connection: a subscriber can send nothing else.
     const replies = createRedis(config.redis.url, 'worker', {}, deps.lifecycle);
-    waiterRedis.push(events, replies);
-    waiter = createResultWaiter('functions', { events, replies }, prefix);
+    waiterRedis.push(replies);
+    const jobs = deps.functionsQueue;
+    waiter = createResultWaiter({ replies }, prefix, {
+      // A reply that never came: the job says how it ended (a call cancelled while queued is
+      // gone from the queue, its CANCELLED result kept aside).
+      lookup: async (jobId): Promise<JobOutcome> => {
+        const found = await readJobWithState(jobs, jobId);
+        if (!found) {
+          const cancelled = await readCancelledInvocation(producer, prefix, jobId);
+          return cancelled ? { state: 'completed', value: cancelled } : { state: 'missing' };
+        }
+        if (found.state === 'completed') return { state: 'completed', value: found.job.returnvalue };
+        if (found.state === 'failed')
+          return { state: 'failed', reason: found.job.failedReason || 'The job failed without a reason.' };
+        return { state: 'pending' };
+      },
+    });
     redisSetup.push(waiter.ready());
   }
 
@@ -124,7 +147,9 @@ export async function wireFunctions(deps: {
         deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
       }
     });
-    redisSetup.push(subscriber.subscribe(functionChangedChannel(prefix), cancels));
+    const subscribed = subscriber.subscribe(functionChangedChannel(prefix), cancels);
+    redisSetup.push(subscribed);
+    listening = cancelListener(subscriber, subscribed);
     return subscriber;
   };
 
@@ -147,7 +172,9 @@ export async function wireFunctions(deps: {
       : undefined;
   ingress?.start();
 
-  const running = createRunningInvocations(producer, prefix);
+  // Until the cancel subscriber below is in place, every call reads its cancel flag.
+  let listening = () => false;
+  const running = createRunningInvocations(producer, prefix, { listening: () => listening() });
   let pool: WarmPool | undefined;
   let changes: Redis | undefined;
   let beacon: ReturnType<typeof createPresenceBeacon> | undefined;

@@ -42,7 +42,8 @@ export function describeJob(job: Job, state: JobState | 'unknown'): Static<typeo
   const view: Static<typeof JobView> = {
     id: String(job.id),
     status,
-    progress: typeof job.progress === 'number' ? job.progress : 0,
+    // Done is 100 whatever the last mark was (a quick call is never marked running).
+    progress: status === 'succeeded' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
     attempts: job.attemptsMade,
     createdAt: new Date(job.timestamp).toISOString(),
   };

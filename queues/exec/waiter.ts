@@ -1,6 +1,6 @@
 import { type Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeQueueEvents } from '../result-waiter.ts';
+import { closeQueueEvents } from '../queue-events.ts';
 import type { ExecResponse } from '../schemas/exec.ts';
 import { describeExecution } from './state.ts';
 

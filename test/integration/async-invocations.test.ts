@@ -276,6 +276,9 @@ t.test('cancel a running invocation: its container is removed, status CANCELLED,
     },
     { what: 'the call to have a container of its own' },
   );
+  await waitFor(async () => (await running.queues.functions.getJob(id))?.progress === 50, {
+    what: 'its job to be marked running (progress 50) once it has run 100 ms',
+  });
   const records = channelMessages.get(destChannel)?.length ?? 0;
 
   const cancel = await app.inject({ method: 'DELETE', url: `/invocations/${id}` });

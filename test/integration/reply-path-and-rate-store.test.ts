@@ -3,8 +3,9 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { sharedWindowStore } from '../../api/plugins/shared-window-store.ts';
+import { readJobWithState } from '../../queues/job-read.ts';
 import { createReplyPublisher, replyChannel } from '../../queues/reply-path.ts';
-import { createResultWaiter } from '../../queues/result-waiter.ts';
+import { createResultWaiter, type JobOutcome } from '../../queues/result-waiter.ts';
 import { REDIS_URL, wipePrefix } from '../helpers/env.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
 
@@ -22,39 +23,104 @@ t.teardown(async () => {
   await Promise.all(clients.map((c) => c.quit()));
 });
 
+/** The job itself, as the backstop reads it: here, a queue's own state. */
+const lookupIn =
+  (queue: Queue) =>
+  async (jobId: string): Promise<JobOutcome> => {
+    const found = await readJobWithState(queue, jobId);
+    if (!found) return { state: 'missing' };
+    if (found.state === 'completed') return { state: 'completed', value: found.job.returnvalue };
+    if (found.state === 'failed') return { state: 'failed', reason: found.job.failedReason };
+    return { state: 'pending' };
+  };
+
 t.test('a sync caller is answered on its own reply channel, before the job is even finished', async (t) => {
-  const waiter = createResultWaiter('functions', { events: redis(true), replies: redis(true) }, prefix);
+  // No backstop read within the test: only the reply channel can answer.
+  const waiter = createResultWaiter({ replies: redis(true) }, prefix, {
+    lookup: async () => ({ state: 'pending' }),
+    checkAfterMs: 60_000,
+  });
   await waiter.ready();
   t.teardown(() => waiter.close());
   const publish = createReplyPublisher(redis(), prefix);
   const answer = waiter.expect<{ ok: boolean }>('job-1', 5000);
   // No job exists at all: only the direct path can have answered.
-  await publish(waiter.replyTo, 'job-1', { ok: true });
+  await publish.result(waiter.replyTo, 'job-1', { ok: true });
   t.same(await answer, { ok: true });
 
+  const failed = waiter.expect('job-f', 5000);
+  await publish.failure(waiter.replyTo, 'job-f', 'Docker went away.');
+  await t.rejects(failed, /Docker went away/, 'a final failure is told on the same channel');
+
   const other = waiter.expect('job-2', 200);
-  await publish('some-other-gateway', 'job-2', { ok: true });
+  await publish.result('some-other-gateway', 'job-2', { ok: true });
   await redis().publish(replyChannel(prefix, waiter.replyTo), 'not json');
   await t.rejects(
     other,
     /No result for job-2 within 200 ms/,
     "another gateway's reply and garbage are ignored",
   );
+  t.equal(waiter.size(), 0, 'nothing left waiting');
 });
 
-t.test('without the reply path (an older worker), the events stream still answers', async (t) => {
-  const waiter = createResultWaiter('plain', { events: redis(true), replies: redis(true) }, prefix);
-  await waiter.ready();
-  const queue = new Queue('plain', { connection: redis(), prefix });
-  const worker = new Worker('plain', async () => ({ via: 'events' }), { connection: redis(true), prefix });
-  t.teardown(async () => {
-    await worker.close();
-    await queue.close();
-    await waiter.close();
+t.test(
+  'a reply that never comes (a worker without the reply path, a lost message): the job itself answers',
+  async (t) => {
+    const queue = new Queue('plain', { connection: redis(), prefix });
+    const waiter = createResultWaiter({ replies: redis(true) }, prefix, {
+      lookup: lookupIn(queue),
+      checkAfterMs: 50,
+    });
+    await waiter.ready();
+    const worker = new Worker(
+      'plain',
+      async (job) => {
+        if (job.data.fail) throw new Error('The handler broke.');
+        return { via: 'the job' };
+      },
+      { connection: redis(true), prefix },
+    );
+    t.teardown(async () => {
+      await worker.close();
+      await queue.close();
+      await waiter.close();
+    });
+    const answer = waiter.expect('job-3', 30_000);
+    await queue.add('plain', {}, { jobId: 'job-3' });
+    t.same(await answer, { via: 'the job' }, 'completed: its return value');
+
+    const failed = waiter.expect('job-4', 30_000);
+    await queue.add('plain', { fail: true }, { jobId: 'job-4' });
+    await t.rejects(failed, /The handler broke/, 'failed: its reason');
+
+    // Removed while queued (a cancel): no worker will ever answer; the caller is told, not left to time out.
+    await worker.pause();
+    const removed = waiter.expect('job-5', 30_000);
+    await queue.add('plain', {}, { jobId: 'job-5', delay: 60_000 });
+    await queue.remove('job-5');
+    await t.rejects(removed, /removed before it ran/);
+  },
+);
+
+t.test('after its connection comes back, a waiter reads every waiting job at once', async (t) => {
+  const outcomes = new Map<string, JobOutcome>([['job-6', { state: 'pending' }]]);
+  let reads = 0;
+  const replies = redis(true);
+  const waiter = createResultWaiter({ replies }, prefix, {
+    lookup: async (id) => {
+      reads++;
+      return outcomes.get(id) ?? { state: 'missing' };
+    },
+    checkAfterMs: 60_000,
   });
-  const answer = waiter.expect('job-3', 10_000);
-  await queue.add('plain', {}, { jobId: 'job-3' });
-  t.same(await answer, { via: 'events' });
+  await waiter.ready();
+  t.teardown(() => waiter.close());
+  const answer = waiter.expect('job-6', 30_000);
+  // Finished while the connection was down: its reply was published to no one.
+  outcomes.set('job-6', { state: 'completed', value: { late: true } });
+  replies.disconnect(true);
+  t.same(await answer, { late: true });
+  t.ok(reads >= 1, 'read on reconnect, long before its first scheduled read');
 });
 
 t.test('rate-limit counts: exact on one gateway, shared across gateways through Redis', async (t) => {
