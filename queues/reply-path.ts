@@ -20,10 +20,25 @@ export const newReplyId = () => randomUUID();
 /** What travels on a reply channel: a result, or why the job failed for good. */
 export type ReplyMessage = { jobId: string; result: unknown } | { jobId: string; error: string };
 
-/** Worker side: one PUBLISH each; a lost message costs only the shortcut, never the result. */
-export function createReplyPublisher(redis: Redis, prefix: string) {
-  const send = (replyTo: string, message: ReplyMessage) =>
-    redis.publish(replyChannel(prefix, replyTo), JSON.stringify(message));
+/** A gateway in this same process (role `all`): its reply id, and how it takes a message. */
+export interface LocalGateway {
+  replyTo: string;
+  receive(message: string): void;
+}
+
+/**
+ * Worker side: one PUBLISH each; a lost message costs only the shortcut, never the result. A
+ * reply to a gateway in this same process is handed over in memory: the same serialised message,
+ * without the Redis write and the subscriber's wake-up (0.2–0.5 ms of a sequential call here).
+ */
+export function createReplyPublisher(redis: Redis, prefix: string, local?: LocalGateway) {
+  const send = async (replyTo: string, message: ReplyMessage): Promise<unknown> => {
+    const text = JSON.stringify(message);
+    // On the next turn, once the worker has handed BullMQ the job's completion: answered inside
+    // the worker's turn, 32 calls in flight ran ~8 % slower in an A/B here.
+    if (local && replyTo === local.replyTo) return void setImmediate(() => local.receive(text));
+    return redis.publish(replyChannel(prefix, replyTo), text);
+  };
   return {
     result: (replyTo: string, jobId: string, result: unknown): Promise<unknown> =>
       send(replyTo, { jobId, result }),

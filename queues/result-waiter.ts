@@ -58,8 +58,7 @@ export function createResultWaiter(
       settle(jobId, (w) => w.reject(new Error('The job is gone: it was removed before it ran.')));
   };
   const { replies } = connections;
-  replies.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
+  const receive = (message: string) => {
     let reply: { jobId?: unknown; result?: unknown; error?: unknown };
     try {
       reply = JSON.parse(message);
@@ -70,6 +69,9 @@ export function createResultWaiter(
     if (typeof reply.jobId !== 'string') return;
     if (typeof reply.error === 'string') answer(reply.jobId, { state: 'failed', reason: reply.error });
     else answer(reply.jobId, { state: 'completed', value: reply.result });
+  };
+  replies.on('message', (from: string, message: string) => {
+    if (from === channel) receive(message);
   });
 
   let checking = false;
@@ -109,6 +111,8 @@ export function createResultWaiter(
   return {
     /** Put this in a job's `replyTo` to get its result on the direct path. */
     replyTo,
+    /** A reply handed over by a worker in this same process (queues/reply-path.ts LocalGateway). */
+    receive,
     async ready(): Promise<void> {
       await replies.subscribe(channel);
       connectedOnce = true;

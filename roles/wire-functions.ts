@@ -229,7 +229,8 @@ export async function wireFunctions(deps: {
         history,
         run,
         sinks,
-        reply: createReplyPublisher(producer, prefix),
+        // Role `all`: replies to this process's own gateway never leave it.
+        reply: createReplyPublisher(producer, prefix, waiter),
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
         liveLogs: deps.liveLogs,

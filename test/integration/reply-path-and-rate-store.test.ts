@@ -102,6 +102,27 @@ t.test(
   },
 );
 
+t.test('a worker in the same process hands its reply over in memory, never through Redis', async (t) => {
+  const waiter = createResultWaiter({ replies: redis(true) }, prefix, {
+    lookup: async () => ({ state: 'pending' }),
+    checkAfterMs: 60_000,
+  });
+  await waiter.ready();
+  t.teardown(() => waiter.close());
+  const published: string[] = [];
+  const spy = { publish: async (channel: string) => published.push(channel) } as unknown as Redis;
+  const publish = createReplyPublisher(spy, prefix, waiter);
+  const answer = waiter.expect('job-7', 5000);
+  await publish.result(waiter.replyTo, 'job-7', { ok: true, gone: undefined });
+  t.same(await answer, { ok: true }, 'the same serialised message as over Redis');
+  const failed = waiter.expect('job-8', 5000);
+  await publish.failure(waiter.replyTo, 'job-8', 'Docker went away.');
+  await t.rejects(failed, /Docker went away/);
+  t.same(published, [], 'nothing was published');
+  await publish.result('another-gateway', 'job-9', {});
+  t.same(published, [replyChannel(prefix, 'another-gateway')], 'another gateway is still reached through Redis');
+});
+
 t.test('after its connection comes back, a waiter reads every waiting job at once', async (t) => {
   const outcomes = new Map<string, JobOutcome>([['job-6', { state: 'pending' }]]);
   let reads = 0;
