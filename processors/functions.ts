@@ -10,6 +10,7 @@ import { advise, DEFAULT_MONTHLY_INVOCATIONS, summariseSamples } from './functio
 import type { FunctionStore } from './functions/function-store.ts';
 import { type RunInvocation, resized } from './functions/invocation-runner.ts';
 import type { TuningHistory } from './functions/tuning-history.ts';
+import { createProgressMarks } from './progress-marks.ts';
 
 export interface FunctionsDeps {
   store: FunctionStore;
@@ -40,9 +41,6 @@ export interface FunctionsDeps {
  * Failures of Dockhand itself (Docker away, pool full) throw, so BullMQ retries them — for async
  * invocations, whose jobs have attempts; sync ones have one. A cancelled call ends CANCELLED.
  */
-/** A call still running after this long gets its job's progress set to 50 (running). */
-export const RUNNING_MARK_MS = 100;
-
 export function createFunctionsProcessor(deps: FunctionsDeps) {
   // The observed rate prices the tuner's savings; it moves slowly, so it is re-read from the
   // history at most every 10 s per function instead of on every call.
@@ -76,10 +74,10 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         errorType: 'Cancelled',
         errorMessage: 'The invocation was cancelled before it ran.',
       });
-    // Progress, as every queue's jobs carry it: 0 queued, 50 running, completed when done. The
-    // running mark is written once a call has run RUNNING_MARK_MS: no one could have seen a
-    // quicker one run, and for those it was a Redis write and an event on every call's path.
-    const mark = setTimeout(() => void job.updateProgress(50).catch(() => {}), RUNNING_MARK_MS);
+    // Progress, as every queue's jobs carry it: 0 queued, 50 running (once it has run 100 ms:
+    // processors/progress-marks.ts), 100 when done.
+    const progress = createProgressMarks(job);
+    progress.set(50);
     const record = resized(stored, job.data.memoryMb);
     // Under the job id, which is what the route looks the call up by (a CLI job may carry
     // another requestId in its payload).
@@ -93,7 +91,7 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
         ...(signal ? { signal } : {}),
         ...(live ? { onOutput: (text, stream) => live.append('invocation', jobId, text, stream) } : {}),
       })
-      .finally(() => clearTimeout(mark));
+      .finally(() => progress.stop());
     live?.end('invocation', jobId, invocation.status);
     const rate = await monthlyRate(functionName);
     const autoTuner = advise({

@@ -6,6 +6,7 @@ import {
   type HttpJobPayload,
   type HttpJobResult,
 } from '../queues/schemas/http-jobs.ts';
+import { createProgressMarks } from './progress-marks.ts';
 
 export interface HttpJobsDeps {
   fetch: SafeFetch;
@@ -19,15 +20,18 @@ export interface HttpJobsDeps {
 export function createHttpJobsProcessor(deps: HttpJobsDeps) {
   return async (job: Job<HttpJobPayload>): Promise<HttpJobResult> => {
     const { url, method = 'GET', headers = {}, body, timeoutMs = HTTP_JOB_DEFAULT_TIMEOUT_MS } = job.data;
-    await job.updateProgress(10);
+    // 10 once fetching, up to 100 as the body arrives: held back for a quick fetch, throttled after.
+    const progress = createProgressMarks(job);
+    progress.set(10);
     try {
-      return await deps.fetch({ url, method, headers, body, timeoutMs }, (fraction) => {
-        // Progress is advisory: a lost update must not fail the fetch it describes.
-        void job.updateProgress(Math.round(10 + 90 * fraction)).catch(() => {});
-      });
+      return await deps.fetch({ url, method, headers, body, timeoutMs }, (fraction) =>
+        progress.set(Math.round(10 + 90 * fraction)),
+      );
     } catch (err) {
       if (err instanceof AddressRefusedError) throw new UnrecoverableError(err.message);
       throw err;
+    } finally {
+      progress.stop();
     }
   };
 }

@@ -120,7 +120,11 @@ t.test('a worker in the same process hands its reply over in memory, never throu
   await t.rejects(failed, /Docker went away/);
   t.same(published, [], 'nothing was published');
   await publish.result('another-gateway', 'job-9', {});
-  t.same(published, [replyChannel(prefix, 'another-gateway')], 'another gateway is still reached through Redis');
+  t.same(
+    published,
+    [replyChannel(prefix, 'another-gateway')],
+    'another gateway is still reached through Redis',
+  );
 });
 
 t.test('after its connection comes back, a waiter reads every waiting job at once', async (t) => {
