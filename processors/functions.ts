@@ -138,7 +138,8 @@ export function createFunctionsProcessor(deps: FunctionsDeps) {
     const jobId = String(job.id);
     const running = deps.running;
     try {
-      return await runOne(job, running ? await running.begin(jobId) : undefined);
+      const rerun = (job.attemptsStarted ?? 1) > 1;
+      return await runOne(job, running ? await running.begin(jobId, { rerun }) : undefined);
     } catch (err) {
       if (deps.async && job.data.invocationType !== 'RequestResponse' && job.data.source !== 'sweep')
         await deps.async.failed(job, err);

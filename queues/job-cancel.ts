@@ -5,8 +5,9 @@ import type { Redis } from 'ioredis';
  * Cancelling a job that may be queued or running, for any queue whose jobs can be stopped
  * (exec runs, function invocations). A queued job is removed at once: BullMQ refuses to remove
  * a job a worker holds (its lock), so removal and pick-up cannot both win. A running one is told
- * through a channel every worker of that kind listens on, and a flag, read when a job starts,
- * catches the worker that picked it up in between.
+ * through a channel every worker of that kind listens on, and a flag catches what the channel
+ * cannot: a worker whose subscriber was away, or a job run again (a retry, a stalled job taken
+ * over by another worker) long after the message was heard.
  *
  * `kind` names the family; its keys are `<prefix>:<kind>:cancel` (channel) and
  * `<prefix>:<kind>:cancel:<id>` (flag). A kind must not be a queue's name unless its job ids
@@ -93,11 +94,17 @@ export function createRunningJobs(
     }
   };
   return {
-    async begin(id: string): Promise<AbortSignal> {
+    /**
+     * `rerun`: the job has been started before (BullMQ's attemptsStarted > 1): a retry, or a
+     * stalled job another worker took over. Its cancel may have been heard by a worker now dead,
+     * or longer ago than is kept here, so its flag is read whatever the channel's state.
+     */
+    async begin(id: string, { rerun = false }: { rerun?: boolean } = {}): Promise<AbortSignal> {
       const controller = new AbortController();
       running.set(id, controller);
       if (heard.delete(id)) controller.abort();
-      else if (!options.listening?.() && (await cancelRequested(redis, prefix, kind, id))) controller.abort();
+      else if ((rerun || !options.listening?.()) && (await cancelRequested(redis, prefix, kind, id)))
+        controller.abort();
       return controller.signal;
     },
     end(id: string): void {
@@ -122,25 +129,34 @@ export function createRunningJobs(
 export type RunningJobs = ReturnType<typeof createRunningJobs>;
 
 /**
- * Tracks a subscriber connection for `RunningJobsOptions.listening`: listening once subscribed,
- * not from the moment the connection drops, and again a second after it is back (ioredis
- * subscribes again on reconnect; messages published in between are lost, hence the flag).
+ * Tracks a subscriber for `RunningJobsOptions.listening`: listening once `subscribe` has
+ * answered, not from the moment the connection drops, and again once it has answered on the
+ * new connection (ioredis says `ready` before it subscribes again by itself, so this subscribes
+ * itself; messages published in between are lost, hence the flag). `subscribed` is the first.
  */
-export function cancelListener(subscriber: Redis, subscribed: Promise<unknown>) {
-  let since = Number.POSITIVE_INFINITY;
-  void subscribed.then(
-    () => {
-      since = Math.min(since, Date.now());
-    },
-    () => {},
-  );
+export function cancelListener(subscriber: Redis, subscribe: () => Promise<unknown>) {
+  let listening = false;
+  let generation = 0;
+  const attempt = (): Promise<unknown> => {
+    const mine = ++generation;
+    return subscribe().then((value) => {
+      // A drop (or a newer attempt) since: this answer is about a connection gone.
+      if (mine === generation) listening = true;
+      return value;
+    });
+  };
   const away = () => {
-    since = Number.POSITIVE_INFINITY;
+    listening = false;
+    generation++;
   };
   subscriber.on('close', away);
   subscriber.on('reconnecting', away);
+  let started = false;
   subscriber.on('ready', () => {
-    if (since === Number.POSITIVE_INFINITY) since = Date.now() + 1000;
+    // Away again before it answers: the next `ready` tries again.
+    if (started && !listening) attempt().catch(() => {});
   });
-  return () => subscriber.status === 'ready' && Date.now() >= since;
+  const subscribed = attempt();
+  started = true;
+  return { listening: () => listening && subscriber.status === 'ready', subscribed };
 }

@@ -2,7 +2,11 @@ import type { Redis } from 'ioredis';
 import { WaitTimeoutError } from '../core/errors.ts';
 import { newReplyId, replyChannel } from './reply-path.ts';
 
-/** Where a job stands, read from Redis when its reply may have been lost. */
+/**
+ * Where a job stands, read from Redis when its reply may have been lost. `missing` settles
+ * nothing: a job not (yet, or any longer) in the queue may be one trimmed from the kept history,
+ * or one cancelled whose result is being written; the call's own timeout answers (504, pending).
+ */
 export type JobOutcome =
   | { state: 'completed'; value: unknown }
   | { state: 'failed'; reason: string }
@@ -54,8 +58,6 @@ export function createResultWaiter(
   const answer = (jobId: string, outcome: JobOutcome) => {
     if (outcome.state === 'completed') settle(jobId, (w) => w.resolve(outcome.value));
     else if (outcome.state === 'failed') settle(jobId, (w) => w.reject(new Error(outcome.reason)));
-    else if (outcome.state === 'missing')
-      settle(jobId, (w) => w.reject(new Error('The job is gone: it was removed before it ran.')));
   };
   const { replies } = connections;
   const receive = (message: string) => {
@@ -75,16 +77,23 @@ export function createResultWaiter(
   });
 
   let checking = false;
-  const check = async (all: boolean) => {
-    if (checking) return;
+  // A read of every call asked for while another read was running: done right after it.
+  let allAgain = false;
+  const check = async (all: boolean): Promise<void> => {
+    if (checking) {
+      allAgain ||= all;
+      return;
+    }
     checking = true;
     try {
       const now = performance.now();
       const due = [...waiting].filter(([, w]) => all || w.checkAt <= now);
-      for (const [, w] of due) {
-        w.checkEveryMs = Math.min(w.checkEveryMs * 2, checkAfterMs * 8);
-        w.checkAt = now + w.checkEveryMs;
-      }
+      // A reconnect's read is extra: it does not push a call's next scheduled read further out.
+      if (!all)
+        for (const [, w] of due) {
+          w.checkEveryMs = Math.min(w.checkEveryMs * 2, checkAfterMs * 8);
+          w.checkAt = now + w.checkEveryMs;
+        }
       await Promise.all(
         due.map(([jobId]) =>
           options.lookup(jobId).then(
@@ -97,14 +106,24 @@ export function createResultWaiter(
     } finally {
       checking = false;
     }
+    if (allAgain) {
+      allAgain = false;
+      await check(true);
+    }
   };
   const sweep = setInterval(() => void check(false), Math.max(50, checkAfterMs / 4));
   sweep.unref();
-  // Messages published while this connection was away are lost: read every waiting call's job.
+  // Messages published while this connection was away are lost: once subscribed again (ioredis
+  // says `ready` before it subscribes again, so this subscribes itself), read every waiting call.
   let connectedOnce = false;
+  let closed = false;
   const onReady = () => {
-    if (connectedOnce) void check(true);
-    connectedOnce = true;
+    if (!connectedOnce || closed) return;
+    replies.subscribe(channel).then(
+      () => check(true),
+      // Away again: the next `ready` tries again.
+      () => {},
+    );
   };
   replies.on('ready', onReady);
 
@@ -139,6 +158,7 @@ export function createResultWaiter(
     /** Calls waiting now (a gauge, and tests). */
     size: () => waiting.size,
     async close(): Promise<void> {
+      closed = true;
       clearInterval(sweep);
       replies.off('ready', onReady);
       for (const id of [...waiting.keys()]) settle(id, (w) => w.reject(new Error('Shutting down.')));

@@ -77,16 +77,23 @@ export async function startProcess(
   collectDefaultMetrics({ register: registry });
 
   const lifecycle: RedisLifecycle = { closing: false };
-  // Dockhand's own commands, auto-pipelined: what a call does in one tick (its reply, its copy on
-  // function-results, its tuning sample, the end of its live log) reaches Redis in one write
-  // instead of four. BullMQ's side keeps a plain connection of its own: its users report lost
-  // job data with auto-pipelining on its connections (OptimalBits/bull#2276, bullmq#457).
-  const producer = createRedis(config.redis.url, 'producer', { enableAutoPipelining: true }, lifecycle);
-  const queueRedis = createRedis(config.redis.url, 'producer', {}, lifecycle);
+  const producer = createRedis(config.redis.url, 'producer', {}, lifecycle);
+  // What a call writes once its result exists (its reply to another gateway, its copy on
+  // function-results, its tuning sample, its live log), auto-pipelined: one write instead of
+  // four. A connection of its own: auto-pipelining queues every command behind a batch in
+  // flight, so on a reconnect to a Redis not yet answering (loading its AOF) routes would hang
+  // instead of answering 503; here only telemetry waits, and at most commandTimeout. Never
+  // BullMQ's: its users report lost job data with auto-pipelining (OptimalBits/bull#2276, bullmq#457).
+  const bookkeeping = createRedis(
+    config.redis.url,
+    'producer',
+    { enableAutoPipelining: true, commandTimeout: 2000 },
+    lifecycle,
+  );
   // With Redis away the role starts all the same (routes answer 503, /ready 503) and carries on
   // once it answers; before the queues are made, so that they wait for the connection.
-  const [redisAtStart] = await Promise.all([startConnecting(producer), startConnecting(queueRedis)]);
-  const queues = createQueueSet(queueRedis, config.redis.prefix);
+  const [redisAtStart] = await Promise.all([startConnecting(producer), startConnecting(bookkeeping)]);
+  const queues = createQueueSet(producer, config.redis.prefix);
   const enqueue = createEnqueue(queues);
   const docker = createDocker(config.docker.host);
   let shuttingDown = false;
@@ -106,7 +113,7 @@ export async function startProcess(
   // Live logs: calls run here append their output; gateways here read it back, each follower
   // on a connection of its own (its reads block), as many as LIVE_LOGS_MAX_FOLLOWERS.
   const liveLogs = createLogWriter({
-    redis: producer,
+    redis: bookkeeping,
     prefix: config.redis.prefix,
     maxCallChars: config.liveLogs.maxChars,
     ttlSeconds: config.liveLogs.ttlSeconds,
@@ -158,6 +165,7 @@ export async function startProcess(
     logger: logger.child({ component: 'functions' }),
     docker,
     lifecycle,
+    bookkeeping,
     functionsQueue: queues.functions,
     enqueue,
     gateway: spec.http === 'api',
@@ -324,7 +332,7 @@ export async function startProcess(
       await Promise.all([
         workerRedis && closeRedis(workerRedis),
         closeRedis(producer),
-        closeRedis(queueRedis),
+        closeRedis(bookkeeping),
       ]);
     })();
     return closing;

@@ -65,6 +65,8 @@ export async function wireFunctions(deps: {
   /** The process's one Docker client. */
   docker: Docker;
   lifecycle: RedisLifecycle;
+  /** Auto-pipelined, for what a call writes once its result exists (roles/compose.ts). */
+  bookkeeping: Redis;
   /** The functions queue: a sync call whose reply was lost is read from it. */
   functionsQueue: Queue;
   gateway: boolean;
@@ -87,7 +89,7 @@ export async function wireFunctions(deps: {
     s3,
     buckets: [config.s3.codeBucket ?? '', ...config.s3.codeBucketsAllowed],
   });
-  const history = createTuningHistory({ redis: producer, prefix });
+  const history = createTuningHistory({ redis: deps.bookkeeping, prefix });
   const eventInvokeConfigs = createEventInvokeConfigStore(producer, prefix);
   // Channels a destination may not publish on: Dockhand's own (under the prefix, and these).
   const destinationChannels = {
@@ -147,9 +149,11 @@ export async function wireFunctions(deps: {
         deps.logger.warn({ raw: raw.slice(0, 200) }, 'Ignored a malformed function-changed message.');
       }
     });
-    const subscribed = subscriber.subscribe(functionChangedChannel(prefix), cancels);
-    redisSetup.push(subscribed);
-    listening = cancelListener(subscriber, subscribed);
+    const cancel = cancelListener(subscriber, () =>
+      subscriber.subscribe(functionChangedChannel(prefix), cancels),
+    );
+    redisSetup.push(cancel.subscribed);
+    listening = cancel.listening;
     return subscriber;
   };
 
@@ -176,6 +180,7 @@ export async function wireFunctions(deps: {
   let listening = () => false;
   const running = createRunningInvocations(producer, prefix, { listening: () => listening() });
   let pool: WarmPool | undefined;
+  let profiler: CgroupProfiler | undefined;
   let changes: Redis | undefined;
   let beacon: ReturnType<typeof createPresenceBeacon> | undefined;
   let processor: ReturnType<typeof createFunctionsProcessor> | null = null;
@@ -194,7 +199,7 @@ export async function wireFunctions(deps: {
           'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
         ),
     );
-    const profiler = new CgroupProfiler();
+    profiler = new CgroupProfiler();
     pool = new WarmPool({
       driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
         maxResultBytes: config.functions.maxResultBytes,
@@ -204,13 +209,13 @@ export async function wireFunctions(deps: {
       max: config.functions.poolMax,
       idleTtlMs: config.functions.idleTtlSeconds * 1000,
       onEvent: metrics.onPoolEvent,
-      onDestroyed: (id) => profiler.forget(id),
+      onDestroyed: (id) => profiler?.forget(id),
     });
     try {
       await pool.start();
       metrics.registerPool(pool);
       const publish = async (result: InvocationResult) => {
-        await producer.publish(FUNCTION_RESULTS_CHANNEL, JSON.stringify(result));
+        await deps.bookkeeping.publish(FUNCTION_RESULTS_CHANNEL, JSON.stringify(result));
       };
       const sinks = [publish];
       if (s3 && config.s3.outputBucket) sinks.push(s3LogSink(s3, config.s3.outputBucket));
@@ -230,7 +235,7 @@ export async function wireFunctions(deps: {
         run,
         sinks,
         // Role `all`: replies to this process's own gateway never leave it.
-        reply: createReplyPublisher(producer, prefix, waiter),
+        reply: createReplyPublisher(deps.bookkeeping, prefix, waiter),
         onResult: metrics.onResult,
         onTelemetryError: metrics.onTelemetryError,
         liveLogs: deps.liveLogs,
@@ -312,6 +317,8 @@ export async function wireFunctions(deps: {
       await Promise.all(waiterRedis.map(closeRedis));
       if (changes) await closeRedis(changes);
       await pool?.close();
+      // The pool's close removes its containers without a word each: their open files go here.
+      profiler?.close();
     },
   };
 }

@@ -28,6 +28,8 @@ interface CgroupPaths {
   cpu: string;
   /** Open descriptors of the peak and CPU files, once first read. */
   fds?: { memory: number; cpu: number };
+  /** Forgotten while a read waited: its descriptors are closed (their numbers may be reused). */
+  forgotten?: boolean;
 }
 
 const buffer = Buffer.alloc(1024);
@@ -85,7 +87,7 @@ export class CgroupProfiler {
   /** Starts a fresh per-invocation peak. Returns false where the kernel keeps peaks sticky. */
   async resetPeak(containerId: string): Promise<boolean> {
     const p = await this.#paths(containerId);
-    if (!p) return false;
+    if (!p || p.forgotten) return false;
     try {
       writeFileSync(this.#memoryFile(p), '0');
       return true;
@@ -97,7 +99,7 @@ export class CgroupProfiler {
   /** `pid` (the container's process) counts its network traffic: pass it only when it has a network. */
   async sample(containerId: string, pid?: number): Promise<ResourceSample | null> {
     const p = await this.#paths(containerId);
-    if (!p) return null;
+    if (!p || p.forgotten) return null;
     if (!p.fds) {
       try {
         const memory = openSync(this.#memoryFile(p), 'r');
@@ -145,10 +147,18 @@ export class CgroupProfiler {
   /** Drops what is kept of a container (its paths, its open files): call when it is removed. */
   forget(containerId: string): void {
     const p = this.#cache.get(containerId);
-    if (p?.fds) {
+    this.#cache.delete(containerId);
+    if (!p) return;
+    p.forgotten = true;
+    if (p.fds) {
       closeSync(p.fds.memory);
       closeSync(p.fds.cpu);
+      p.fds = undefined;
     }
-    this.#cache.delete(containerId);
+  }
+
+  /** Forgets every container (the pool is closed: its containers are gone). */
+  close(): void {
+    for (const id of [...this.#cache.keys()]) this.forget(id);
   }
 }

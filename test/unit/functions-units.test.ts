@@ -115,8 +115,15 @@ t.test('cgroup profiler reads v1 and v2 trees and resets the peak', async (t) =>
   t.match(await profiler.sample('def'), { cpuNs: 70_000_000 });
   profiler.forget('def');
   t.match(await profiler.sample('def'), { cpuNs: 70_000_000 }, 'forgotten, then found again');
+  // Forgotten while a read waits for its paths: the read answers nothing rather than read
+  // descriptors closed under it.
+  const pending = profiler.sample('def');
   profiler.forget('def');
-  profiler.forget('abc');
+  t.equal(await pending, null);
+  t.match(await profiler.sample('abc'), { cpuNs: 123456789 });
+  profiler.close();
+  t.match(await profiler.sample('abc'), { cpuNs: 123456789 }, 'closed: found again when asked');
+  profiler.close();
   t.equal(await profiler.sample('nope'), null);
 });
 

@@ -63,29 +63,49 @@ t.test('cancels heard for jobs elsewhere are bounded', async (t) => {
   t.ok((await running.begin('job-10000')).aborted, 'the newest is kept');
 });
 
-t.test('a cancel listener: listening once subscribed, not while the connection is away', async (t) => {
-  const subscriber = Object.assign(new EventEmitter(), { status: 'connecting' }) as unknown as Redis & {
-    status: string;
-  };
-  let subscribed!: () => void;
-  const listening = cancelListener(
-    subscriber,
-    new Promise<void>((resolve) => {
-      subscribed = resolve;
-    }),
-  );
-  t.notOk(listening(), 'not before the subscription');
-  (subscriber as { status: string }).status = 'ready';
-  subscriber.emit('ready');
-  t.notOk(listening(), 'connected is not yet subscribed');
-  subscribed();
-  await new Promise((resolve) => setImmediate(resolve));
-  t.ok(listening(), 'subscribed');
-  (subscriber as { status: string }).status = 'reconnecting';
-  subscriber.emit('close');
-  subscriber.emit('reconnecting');
-  t.notOk(listening(), 'away: messages may be lost');
-  (subscriber as { status: string }).status = 'ready';
-  subscriber.emit('ready');
-  t.notOk(listening(), 'back, but not yet subscribed again');
-});
+t.test(
+  'a job run again (a retry, a stalled job taken over) reads the flag even while listening',
+  async (t) => {
+    const { redis, reads } = flagStore(new Set(['f']));
+    const running = createRunningJobs(redis, 'p', 'invocations', { listening: () => true });
+    t.ok(
+      (await running.begin('f', { rerun: true })).aborted,
+      'cancelled before the worker that heard it died',
+    );
+    t.equal(reads.length, 1);
+    running.end('f');
+  },
+);
+
+t.test(
+  'a cancel listener: listening once subscribed, not while away, again once subscribed anew',
+  async (t) => {
+    const subscriber = Object.assign(new EventEmitter(), { status: 'connecting' }) as unknown as Redis & {
+      status: string;
+    };
+    const answers: Array<() => void> = [];
+    const subscribe = () => new Promise<void>((resolve) => answers.push(resolve));
+    const settle = async (k: number) => {
+      answers[k]?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const cancel = cancelListener(subscriber, subscribe);
+    t.notOk(cancel.listening(), 'not before the subscription');
+    (subscriber as { status: string }).status = 'ready';
+    await settle(0);
+    t.ok(cancel.listening(), 'subscribed');
+    (subscriber as { status: string }).status = 'reconnecting';
+    subscriber.emit('close');
+    subscriber.emit('reconnecting');
+    t.notOk(cancel.listening(), 'away: messages may be lost');
+    (subscriber as { status: string }).status = 'ready';
+    subscriber.emit('ready');
+    t.equal(answers.length, 2, 'subscribes again itself on ready');
+    t.notOk(cancel.listening(), 'back, but not yet subscribed again');
+    await settle(1);
+    t.ok(cancel.listening(), 'subscribed again');
+    subscriber.emit('close');
+    await settle(1);
+    t.notOk(cancel.listening(), 'an answer about a connection gone does not count');
+  },
+);
