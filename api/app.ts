@@ -12,7 +12,7 @@ import type { EventInvokeConfigStore } from '../processors/functions/event-invok
 import { createRedrive } from '../processors/functions/redrive.ts';
 import type { TickHandler } from '../processors/scheduler.ts';
 import type { Enqueue } from '../queues/enqueue.ts';
-import { readCancelledInvocation } from '../queues/invocation-cancel.ts';
+import { readInvocation } from '../queues/invocation-cancel.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import lambdaApi from './lambda/plugin.ts';
 import { registerNodeGauges } from './nodes/node-metrics.ts';
@@ -175,7 +175,7 @@ export async function buildApp(
       waiter: deps.functions.waiter,
       enqueue: deps.enqueue,
       queues: deps.queues,
-      cancelledResult: (id: string) => readCancelledInvocation(redis, prefix, id),
+      readInvocation: (id: string) => readInvocation(deps.queues.functions, redis, prefix, id),
     };
     await app.register(functionRoutes, functionDeps);
     await app.register(functionTuningRoutes, functionDeps);

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Compile } from 'typebox/compile';
 import { cancelChannel, cancelJob, createRunningJobs, type RunningJobsOptions } from './job-cancel.ts';
+import { failureSentence, readJobWithState } from './job-read.ts';
 import { REPLY_TO_PATTERN, type ReplyPublisher } from './reply-path.ts';
 import { InvocationPayload, InvocationResult } from './schemas/functions.ts';
 
@@ -84,6 +85,33 @@ export async function cancelInvocation(
   if (data?.replyTo && validReplyTo.test(data.replyTo))
     await deps.reply.result(data.replyTo, id, result).catch(() => {});
   return { outcome: 'cancelled', result };
+}
+
+/** Where an invocation stands, as its route and a waiting gateway both read it. */
+export type InvocationState =
+  | { state: 'completed'; result: InvocationResult }
+  | { state: 'failed'; reason: string }
+  | { state: 'queued' | 'running' };
+
+/**
+ * An invocation's job, or the result kept of one cancelled while queued (its job is gone);
+ * undefined when there is neither (never was, or past the kept history).
+ */
+export async function readInvocation(
+  queue: Queue,
+  redis: Redis,
+  prefix: string,
+  id: string,
+): Promise<InvocationState | undefined> {
+  const read = await readJobWithState(queue, id);
+  if (!read) {
+    const cancelled = await readCancelledInvocation(redis, prefix, id);
+    return cancelled && { state: 'completed', result: cancelled };
+  }
+  const { job, state } = read;
+  if (state === 'completed') return { state: 'completed', result: job.returnvalue as InvocationResult };
+  if (state === 'failed') return { state: 'failed', reason: failureSentence(job) };
+  return { state: state === 'active' ? 'running' : 'queued' };
 }
 
 /** The stored result of an invocation cancelled while queued, if it was. */

@@ -1,4 +1,11 @@
-import type { JobState } from 'bullmq';
+import type { Job, JobState } from 'bullmq';
+
+export const NO_FAILURE_REASON = 'The job failed without a reason (stalled or removed?).';
+
+/** Why a failed job failed, as a sentence, never empty (an `Error('')`, a job failed by hand). */
+export function failureSentence(job: Pick<Job, 'failedReason'>): string {
+  return job.failedReason?.trim() || NO_FAILURE_REASON;
+}
 
 /** The two reads of a BullMQ Queue this needs, whatever its job types. */
 interface JobSource<J> {

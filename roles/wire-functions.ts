@@ -33,10 +33,9 @@ import type { Enqueue } from '../queues/enqueue.ts';
 import {
   createRunningInvocations,
   invocationCancelChannel,
-  readCancelledInvocation,
+  readInvocation,
 } from '../queues/invocation-cancel.ts';
 import { cancelListener } from '../queues/job-cancel.ts';
-import { readJobWithState } from '../queues/job-read.ts';
 import type { LogWriter } from '../queues/log-stream.ts';
 import { createReplyPublisher } from '../queues/reply-path.ts';
 import { createResultWaiter, type JobOutcome, type ResultWaiter } from '../queues/result-waiter.ts';
@@ -108,17 +107,12 @@ export async function wireFunctions(deps: {
     waiterRedis.push(replies);
     const jobs = deps.functionsQueue;
     waiter = createResultWaiter({ replies }, prefix, {
-      // A reply that never came: the job says how it ended (a call cancelled while queued is
-      // gone from the queue, its CANCELLED result kept aside).
+      // A reply that never came: read as GET /invocations/:id reads it.
       lookup: async (jobId): Promise<JobOutcome> => {
-        const found = await readJobWithState(jobs, jobId);
-        if (!found) {
-          const cancelled = await readCancelledInvocation(producer, prefix, jobId);
-          return cancelled ? { state: 'completed', value: cancelled } : { state: 'missing' };
-        }
-        if (found.state === 'completed') return { state: 'completed', value: found.job.returnvalue };
-        if (found.state === 'failed')
-          return { state: 'failed', reason: found.job.failedReason || 'The job failed without a reason.' };
+        const read = await readInvocation(jobs, producer, prefix, jobId);
+        if (!read) return { state: 'missing' };
+        if (read.state === 'completed') return { state: 'completed', value: read.result };
+        if (read.state === 'failed') return read;
         return { state: 'pending' };
       },
     });

@@ -9,10 +9,9 @@ import type { S3CodeReader } from '../../processors/functions/s3-code-source.ts'
 import type { TuningHistory } from '../../processors/functions/tuning-history.ts';
 import type { DeadLetters } from '../../queues/dead-letters.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
-import { readJobWithState } from '../../queues/job-read.ts';
+import type { InvocationState } from '../../queues/invocation-cancel.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import type { ResultWaiter } from '../../queues/result-waiter.ts';
-import type { InvocationResult } from '../../queues/schemas/functions.ts';
 import { invokeAsync, invokeSync } from '../functions/invoke.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import {
@@ -23,7 +22,6 @@ import {
   InvocationResultSchema,
   RequestParams,
 } from '../schemas/functions.ts';
-import { failureSentence } from './jobs.ts';
 
 export interface FunctionRouteDeps {
   store: FunctionStore;
@@ -38,8 +36,8 @@ export interface FunctionRouteDeps {
   s3Code: S3CodeReader;
   /** Its Event-call settings go with a deleted function (as Lambda's DeleteFunction does). */
   eventInvokeConfigs?: Pick<EventInvokeConfigStore, 'remove'>;
-  /** The result of a call cancelled while queued (its job is gone): queues/invocation-cancel.ts. */
-  cancelledResult?: (requestId: string) => Promise<InvocationResult | undefined>;
+  /** Where a call stands, its kept CANCELLED result included (queues/invocation-cancel.ts). */
+  readInvocation: (requestId: string) => Promise<InvocationState | undefined>;
 }
 
 async function resolveCode(
@@ -206,22 +204,16 @@ export default async function functionRoutes(base: FastifyInstance, deps: Functi
       },
     },
     async (request, reply) => {
-      const read = await readJobWithState(deps.queues.functions, request.params.requestId);
-      const cancelled = read ? undefined : await deps.cancelledResult?.(request.params.requestId);
-      if (cancelled) return reply.status(200).send(cancelled);
+      const read = await deps.readInvocation(request.params.requestId);
       if (!read)
         throw new NotFoundError(`No invocation ${request.params.requestId}; results are kept for 24 hours.`);
-      const { job, state } = read;
-      if (state === 'completed') return reply.status(200).send(job.returnvalue);
-      if (state === 'failed')
-        throw new DockhandError(
-          'invocation_failed',
-          503,
-          `The invocation could not run: ${failureSentence(job)}`,
-        );
-      return reply
-        .status(202)
-        .send({ requestId: request.params.requestId, status: state === 'active' ? 'RUNNING' : 'PENDING' });
+      if (read.state === 'completed') return reply.status(200).send(read.result);
+      if (read.state === 'failed')
+        throw new DockhandError('invocation_failed', 503, `The invocation could not run: ${read.reason}`);
+      return reply.status(202).send({
+        requestId: request.params.requestId,
+        status: read.state === 'running' ? 'RUNNING' : 'PENDING',
+      });
     },
   );
 }

@@ -4,10 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import { NotFoundError } from '../../core/errors.ts';
 import type { Enqueue } from '../../queues/enqueue.ts';
+import { failureSentence } from '../../queues/job-read.ts';
 import type { QueueSet } from '../../queues/queue-set.ts';
 import { HttpJobPayload } from '../../queues/schemas/http-jobs.ts';
 import { commonErrors, ErrorResponse } from '../schemas/common.ts';
 import { JobAccepted, JobParams, type JobStatus, JobView } from '../schemas/jobs.ts';
+
+// Where the routes have always found them.
+export { failureSentence, NO_FAILURE_REASON } from '../../queues/job-read.ts';
 
 type Status = Static<typeof JobStatus>;
 
@@ -23,13 +27,6 @@ export function toStatus(state: JobState | 'unknown'): Status {
     default:
       return 'queued';
   }
-}
-
-export const NO_FAILURE_REASON = 'The job failed without a reason (stalled or removed?).';
-
-/** Why a failed job failed, as a sentence, never empty (an `Error('')`, a job failed by hand). */
-export function failureSentence(job: Pick<Job, 'failedReason'>): string {
-  return job.failedReason?.trim() || NO_FAILURE_REASON;
 }
 
 /**
