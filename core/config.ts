@@ -102,6 +102,10 @@ const EnvSchema = Type.Object({
   POOL_MIN_IDLE: Type.Integer({ minimum: 0, maximum: 64, description: 'a whole number from 0 to 64' }),
   POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, description: 'a whole number from 1 to 1000' }),
   POOL_IDLE_TTL_SECONDS: Type.Integer({ minimum: 1, description: 'a whole number of seconds, at least 1' }),
+  FUNCTIONS_CHANNEL: Type.Union(
+    ['auto', 'socket', 'attach'].map((v) => Type.Literal(v)),
+    { description: 'auto, socket or attach' },
+  ),
   MAX_RESULT_BYTES: Type.Integer({
     minimum: 1024,
     maximum: 256 * 1024 * 1024,
@@ -277,6 +281,7 @@ const DEFAULTS = {
   POOL_MIN_IDLE: 2,
   POOL_MAX: 32,
   POOL_IDLE_TTL_SECONDS: 300,
+  FUNCTIONS_CHANNEL: 'auto',
   FUNCTIONS_CONCURRENCY: 32,
   // Lambda's limit for a synchronous response; larger data belongs in S3/MinIO.
   MAX_RESULT_BYTES: 6 * 1024 * 1024,
@@ -372,6 +377,12 @@ export interface Config {
   functions: {
     poolMax: number;
     idleTtlSeconds: number;
+    /**
+     * How a worker talks to its function containers (FUNCTIONS_CHANNEL): `socket`, a unix socket
+     * under DATA_DIR that dh-init connects the runtime to; `attach`, Docker's attach stream; `auto`,
+     * the socket where it can work (a local engine, dh-init built), else attach.
+     */
+    channel: 'auto' | 'socket' | 'attach';
     concurrency: number;
     /** Largest serialized result a function may return (MAX_RESULT_BYTES). */
     maxResultBytes: number;
@@ -592,6 +603,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     functions: {
       poolMax: e.POOL_MAX,
       idleTtlSeconds: e.POOL_IDLE_TTL_SECONDS,
+      channel: e.FUNCTIONS_CHANNEL,
       concurrency: e.FUNCTIONS_CONCURRENCY,
       maxResultBytes: e.MAX_RESULT_BYTES,
       asyncRetryDelaySeconds: e.ASYNC_RETRY_DELAY_SECONDS,

@@ -20,8 +20,8 @@ import type { LogWriter } from '../queues/log-stream.ts';
 import type { QueueSet } from '../queues/queue-set.ts';
 import type { ExecRequest } from '../queues/schemas/exec.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
-import { installInit } from '../runtimes/exec-init/install-init.ts';
-import { DEFAULT_INIT_PATH, ExecRunner } from '../runtimes/exec-runner.ts';
+import { placeInit } from '../runtimes/exec-init/install-init.ts';
+import { ExecRunner } from '../runtimes/exec-runner.ts';
 import { type WiredServiceProxy, wireServiceProxy } from './wire-service-proxy.ts';
 
 /** What the gateway and the bridge refuse before queueing: paths that leave the workspace, sizes. */
@@ -91,13 +91,13 @@ export async function wireExec(deps: {
   let active = () => 0;
   if (deps.worker) {
     const owner = `${hostname()}/${process.pid}`;
-    const initPath = config.exec.initPath ?? DEFAULT_INIT_PATH;
-    if (initPath !== DEFAULT_INIT_PATH) {
-      // A missing copy is then reported by runner.start() below, like a missing build.
-      await installInit(DEFAULT_INIT_PATH, initPath).catch((err: unknown) =>
-        deps.logger.error({ err, initPath }, 'dh-init could not be copied to EXEC_INIT_PATH.'),
-      );
-    }
+    // A missing copy is then reported by runner.start() below, like a missing build.
+    const initPath = await placeInit(config.exec.initPath, (err) =>
+      deps.logger.error(
+        { err, initPath: config.exec.initPath },
+        'dh-init could not be copied to EXEC_INIT_PATH.',
+      ),
+    );
     runner = new ExecRunner({
       docker: deps.docker,
       owner,

@@ -46,8 +46,10 @@ import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { CgroupProfiler } from '../runtimes/cgroup-profiler.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
 import { ensureEgressNetwork } from '../runtimes/egress-network.ts';
+import { placeInit } from '../runtimes/exec-init/install-init.ts';
 import { createInvoker } from '../runtimes/invoker.ts';
 import { functionArn } from '../runtimes/lambda-env.ts';
+import { chooseChannel } from '../runtimes/socket-channel.ts';
 import { WarmPool } from '../runtimes/warm-pool.ts';
 import { createS3, createSqs } from './aws-clients.ts';
 
@@ -193,10 +195,27 @@ export async function wireFunctions(deps: {
           'The egress network could not be set up (it needs root and iptables on the Docker host): functions with network egress will fail.',
         ),
     );
+    const owner = `${hostname()}/${process.pid}`;
+    const channel = await chooseChannel(config.functions.channel, config.docker.host, {
+      initPath: await placeInit(config.exec.initPath, (err) =>
+        deps.logger.error(
+          { err, initPath: config.exec.initPath },
+          'dh-init could not be copied to EXEC_INIT_PATH.',
+        ),
+      ),
+      root: path.join(config.storage.dataDir, 'sockets'),
+      owner,
+    });
+    deps.logger.info(
+      { channel: channel.sockets ? 'socket' : 'attach', reason: channel.reason },
+      'Function containers talk over %s.',
+      channel.sockets ? 'a unix socket each' : "Docker's attach stream",
+    );
     profiler = new CgroupProfiler();
     pool = new WarmPool({
-      driver: new DockerSandboxDriver(deps.docker, `${hostname()}/${process.pid}`, {
+      driver: new DockerSandboxDriver(deps.docker, owner, {
         maxResultBytes: config.functions.maxResultBytes,
+        sockets: channel.sockets,
       }),
       runtimes: runtimeCatalog(config.functions.images),
       minIdle: config.docker.poolMinIdle,

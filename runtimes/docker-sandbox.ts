@@ -4,6 +4,7 @@ import type Docker from 'dockerode';
 import { errorCode, ValidationError } from '../core/errors.ts';
 import { FrameChannel } from './frame-channel.ts';
 import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox.ts';
+import type { ContainerSockets, SocketChannels } from './socket-channel.ts';
 
 /**
  * A hardened container with a framed stdin/stdout channel to the process inside. Functions
@@ -35,13 +36,16 @@ export class DockerSandbox implements Sandbox {
   memoryMb: number;
   #container: Docker.Container;
   #removed: Promise<void> | undefined;
+  #release: (() => void) | undefined;
 
+  /** `release` lets go of the channel's own transport (its sockets) when the sandbox is destroyed. */
   constructor(
     container: Docker.Container,
     channel: FrameChannel,
     exited: Promise<SandboxExit>,
     pid: number,
     memoryMb: number,
+    release?: () => void,
   ) {
     this.id = container.id;
     this.#container = container;
@@ -49,6 +53,7 @@ export class DockerSandbox implements Sandbox {
     this.exited = exited;
     this.pid = pid;
     this.memoryMb = memoryMb;
+    this.#release = release;
   }
 
   /** Re-sizes a running container (cgroup v1 and v2 both allow it): a generic warm container becomes a function's. */
@@ -62,6 +67,7 @@ export class DockerSandbox implements Sandbox {
   destroy(): Promise<void> {
     this.#removed ??= (async () => {
       this.channel.close();
+      this.#release?.();
       // Already gone (removed by a leftover sweep or the daemon): destroyed either way.
       await this.#container.remove(REMOVAL).catch(() => {});
     })();
@@ -136,7 +142,11 @@ function portKey(port: string): string {
 }
 
 /** The hardened create options every Dockhand container gets; the spec may relax only what it names. */
-function createOptions(spec: SandboxSpec, labels: Record<string, string>): Docker.ContainerCreateOptions {
+function createOptions(
+  spec: SandboxSpec,
+  labels: Record<string, string>,
+  attach: boolean,
+): Docker.ContainerCreateOptions {
   const memory = spec.memoryMb * MiB;
   const network = spec.network ?? 'none';
   const user = spec.user ?? '65534:65534';
@@ -152,11 +162,12 @@ function createOptions(spec: SandboxSpec, labels: Record<string, string>): Docke
     Labels: { ...spec.labels, ...labels },
     User: user,
     WorkingDir: spec.workingDir ?? '/tmp',
-    OpenStdin: true,
+    // Without attach (a socket channel), stdin is /dev/null and output goes nowhere but dh-init's sockets.
+    OpenStdin: attach,
     StdinOnce: false,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
+    AttachStdin: attach,
+    AttachStdout: attach,
+    AttachStderr: attach,
     Tty: false,
     NetworkDisabled: network === 'none',
     ExposedPorts: ports.length ? Object.fromEntries(ports.map(([c]) => [portKey(c), {}])) : undefined,
@@ -185,7 +196,7 @@ function createOptions(spec: SandboxSpec, labels: Record<string, string>): Docke
           )
         : undefined,
       ExtraHosts: spec.extraHosts,
-      // Output is captured through the attach stream; a json-file log would grow on disk forever.
+      // Output is captured through the attach stream or the socket; a json-file log would grow on disk forever.
       LogConfig: { Type: 'none', Config: {} },
     },
   };
@@ -196,6 +207,11 @@ export interface DriverOptions {
   maxResultBytes?: number;
   /** Label `dockhand.kind` of this driver's containers. Default `function`. */
   kind?: string;
+  /**
+   * Sandboxes talk over unix sockets through dh-init (runtimes/socket-channel.ts) instead of
+   * Docker's attach stream. Absent: the attach stream.
+   */
+  sockets?: SocketChannels;
 }
 
 /** Where an attached container's stdout and stderr go, chunk by chunk as they arrive. */
@@ -209,6 +225,7 @@ export class DockerSandboxDriver implements SandboxDriver {
   readonly #owner: string;
   readonly #kind: string;
   readonly #maxResultBytes: number | undefined;
+  readonly #sockets: SocketChannels | undefined;
 
   /** `owner` (`host/pid`) labels every container this process makes, so a restart can find its leftovers. */
   constructor(docker: Docker, owner: string, options: DriverOptions = {}) {
@@ -216,28 +233,77 @@ export class DockerSandboxDriver implements SandboxDriver {
     this.#owner = owner;
     this.#kind = options.kind ?? 'function';
     this.#maxResultBytes = options.maxResultBytes;
+    this.#sockets = options.sockets;
   }
 
-  async create(spec: SandboxSpec): Promise<DockerSandbox> {
+  create(spec: SandboxSpec): Promise<DockerSandbox> {
+    return this.#sockets ? this.#createConnected(spec, this.#sockets) : this.#createAttached(spec);
+  }
+
+  #newChannel(input: Writable, spec: SandboxSpec): FrameChannel {
+    return new FrameChannel(input, { rawCap: spec.rawOutputCap, maxResultBytes: this.#maxResultBytes });
+  }
+
+  async #sandbox(
+    container: Docker.Container,
+    channel: FrameChannel,
+    exited: Promise<SandboxExit>,
+    spec: SandboxSpec,
+    release?: () => void,
+  ): Promise<DockerSandbox> {
+    try {
+      const info = await container.inspect();
+      return new DockerSandbox(container, channel, exited, info.State.Pid, spec.memoryMb, release);
+    } catch (err) {
+      release?.();
+      await container.remove(REMOVAL).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** dh-init connects the runtime's stdio to a socket this process listens on. */
+  async #createConnected(spec: SandboxSpec, sockets: SocketChannels): Promise<DockerSandbox> {
+    const pending = await sockets.listen();
+    const { container, wait } = await this.#launch(pending.wrap(spec)).catch(async (err: unknown) => {
+      await pending.abandon();
+      throw err;
+    });
+    let channel: FrameChannel | undefined;
+    const exited = wait(() => channel?.close());
+    let io: ContainerSockets;
+    try {
+      io = await pending.connected(exited);
+    } catch (err) {
+      await container.remove(REMOVAL).catch(() => {});
+      throw err;
+    }
+    const framed = this.#newChannel(io.stdio, spec);
+    channel = framed;
+    const closed = () => framed.close();
+    io.stdio.on('data', (chunk: Buffer) => framed.stdout.write(chunk));
+    io.stderr.on('data', (chunk: Buffer) => framed.stderr.write(chunk));
+    for (const socket of [io.stdio, io.stderr]) {
+      socket.on('end', closed);
+      socket.on('error', closed);
+    }
+    const release = () => {
+      io.stdio.destroy();
+      io.stderr.destroy();
+    };
+    return this.#sandbox(container, framed, exited, spec, release);
+  }
+
+  async #createAttached(spec: SandboxSpec): Promise<DockerSandbox> {
     let channel: FrameChannel | undefined;
     const { container, wait } = await this.#launch(spec, (stream) => {
-      channel = new FrameChannel(stream as unknown as NodeJS.WritableStream as never, {
-        rawCap: spec.rawOutputCap,
-        maxResultBytes: this.#maxResultBytes,
-      });
+      channel = this.#newChannel(stream as unknown as Writable, spec);
       this.#docker.modem.demuxStream(stream, channel.stdout, channel.stderr);
       stream.on('end', () => channel?.close());
       stream.on('error', () => channel?.close());
     });
     const framed = channel as unknown as FrameChannel;
     const exited = wait(() => framed.close());
-    try {
-      const info = await container.inspect();
-      return new DockerSandbox(container, framed, exited, info.State.Pid, spec.memoryMb);
-    } catch (err) {
-      await container.remove(REMOVAL).catch(() => {});
-      throw err;
-    }
+    return this.#sandbox(container, framed, exited, spec);
   }
 
   /** A started container whose stdout and stderr go to `sinks` and whose stdin is the caller's. */
@@ -261,22 +327,29 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   /**
-   * Creates, attaches (before start, so no output is lost) and starts; removes the container
-   * when any step fails. `wait` gives the exit, `beforeInspect` running as soon as it is known.
+   * Creates, attaches when `wire` is given (before start, so no output is lost) and starts;
+   * removes the container when any step fails. `wait` gives the exit, `beforeInspect` running
+   * as soon as it is known.
    */
-  async #launch(spec: SandboxSpec, wire: (stream: NodeJS.ReadWriteStream) => void) {
+  async #launch(spec: SandboxSpec, wire?: (stream: NodeJS.ReadWriteStream) => void) {
     const container = await this.#docker.createContainer(
-      createOptions(spec, { [SANDBOX_LABEL]: '1', [OWNER_LABEL]: this.#owner, [KIND_LABEL]: this.#kind }),
+      createOptions(
+        spec,
+        { [SANDBOX_LABEL]: '1', [OWNER_LABEL]: this.#owner, [KIND_LABEL]: this.#kind },
+        wire !== undefined,
+      ),
     );
     try {
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as NodeJS.ReadWriteStream;
-      wire(stream);
+      if (wire) {
+        const stream = (await container.attach({
+          stream: true,
+          stdin: true,
+          stdout: true,
+          stderr: true,
+          hijack: true,
+        })) as NodeJS.ReadWriteStream;
+        wire(stream);
+      }
       await container.start();
     } catch (err) {
       // The create's own error is what the caller needs; removal is best effort.
@@ -304,8 +377,11 @@ export class DockerSandboxDriver implements SandboxDriver {
    * host (a crashed run): owners are `host/pid`, so two workers on one host never remove each
    * other's live containers, and a process's function pool and exec runner never each other's.
    */
-  removeLeftovers(): Promise<number> {
-    return removeLeftoverContainers(this.#docker, this.#owner, { ownKind: this.#kind });
+  async removeLeftovers(): Promise<number> {
+    const removed = await removeLeftoverContainers(this.#docker, this.#owner, { ownKind: this.#kind });
+    // Sockets after containers: no container of ours is starting now (see SandboxDriver).
+    await this.#sockets?.removeLeftovers().catch(() => 0);
+    return removed;
   }
 }
 

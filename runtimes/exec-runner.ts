@@ -3,7 +3,6 @@ import { access, rmdir } from 'node:fs/promises';
 import { cpus as hostCpus } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.ts';
@@ -11,6 +10,7 @@ import { ConfigError, ImageUnavailableError, ValidationError } from '../core/err
 import { normalizeImage, registryHost, registryOf } from '../core/image-allowlist.ts';
 import type { CgroupProfiler, ResourceSample } from './cgroup-profiler.ts';
 import { type AttachedContainer, DockerSandboxDriver } from './docker-sandbox.ts';
+import { INIT_MOUNT } from './exec-init/install-init.ts';
 import { encodeRunSpec, newNonce } from './exec-init/run-spec.ts';
 import { ExecOutput, type OutputStream } from './exec-output.ts';
 import { makeWorkspace, ownerDirName, removeLeftoverWorkspaces, removeWorkspace } from './exec-workspace.ts';
@@ -92,10 +92,6 @@ export interface ExecStats {
   images: Record<string, { idle: number; busy: number }>;
 }
 
-/** Where scripts/build-exec-init.sh puts dh-init: `.build/dh-init` in the checkout. */
-export const DEFAULT_INIT_PATH = fileURLToPath(new URL('../.build/dh-init', import.meta.url));
-/** Where dh-init is bound in every exec container (read-only). */
-export const INIT_MOUNT = '/.dockhand/init';
 export const WORKSPACE_MOUNT = '/workspace';
 export const EXEC_KIND = 'exec';
 const IMAGE_LABEL = 'dockhand.exec.image';

@@ -2,7 +2,8 @@
 // (`async () => ({ ok: true })`, 128 MB), beside its baselines, in one run. BENCH_RUNS runs
 // (default 3), each on fresh servers; per-run tables, then min / median / max.
 //   (a) naive: docker create + start + wait + remove per call (node -e, same image)
-//   (b) the bootstrap channel alone on a warm 128 MB container (framed stdin/stdout)
+//   (b) the bootstrap channel alone on a warm 128 MB container (framed stdin/stdout), over the
+//       unix socket npm start uses here; (b') the same over Docker's attach stream
 //   (c) raw BullMQ round trip: add → no-op Worker → completed event (QueueEvents); the worker
 //       has FUNCTIONS_CONCURRENCY's default; 1, 8 and 32 calls in flight
 //   (d) Dockhand: POST /functions/noop/invoke to `node scripts/dockhand.js all`, a separate
@@ -19,11 +20,15 @@
 //      2000), BENCH_NAIVE (20), BENCH_CHANNEL (1000), BENCH_WARM_CALLS (600),
 //      BENCH_WARM_FUNCTIONS (6), BENCH_COLD_BURST (100), BENCH_DEADLINE_SECONDS (900),
 //      BENCH_KEEP_LOGS (keep the servers' logs).
+import { hostname } from 'node:os';
+import path from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { runtimeCatalog } from '../runtimes/catalog.ts';
 import { DockerSandboxDriver } from '../runtimes/docker-sandbox.ts';
+import { DEFAULT_INIT_PATH } from '../runtimes/exec-init/install-init.ts';
+import { chooseChannel } from '../runtimes/socket-channel.ts';
 import { CPU_GROUPS, cpuPerCall, cpuSnapshot } from './bench-cpu.ts';
 import {
   apiClient,
@@ -58,6 +63,7 @@ import {
   table,
   timed,
   type Variant,
+  WORKDIR,
 } from './bench-kit.ts';
 
 const SEQ = envInt('BENCH_SEQ', 500);
@@ -95,8 +101,15 @@ async function naive(): Promise<Figures> {
   });
 }
 
-async function channel(): Promise<Figures> {
-  const driver = new DockerSandboxDriver(docker, `bench/${process.pid}`);
+/** (b) over the channel npm start picks on this host (FUNCTIONS_CHANNEL=auto), (b') over the attach stream. */
+async function channel(mode: 'auto' | 'attach'): Promise<Figures> {
+  const owner = `${hostname()}/${process.pid}`;
+  const { sockets } = await chooseChannel(mode, process.env.DOCKER_HOST, {
+    initPath: DEFAULT_INIT_PATH,
+    root: path.join(WORKDIR, 'sockets'),
+    owner,
+  });
+  const driver = new DockerSandboxDriver(docker, owner, { sockets });
   const sandbox = await driver.create({
     image: NODE20.image,
     cmd: NODE20.cmd,
@@ -286,7 +299,8 @@ const LAMBDA_LABEL = `(g) Lambda Invoke via @aws-sdk/client-lambda, ${DEFAULT_VA
 const OWN_LABEL = `(g') Dockhand's own route, the same server and function, ${levelLabel(1)}, alternating with (g)`;
 const LAMBDA_RATIO = "(g)/(g') p50 sequential: Lambda API over Dockhand's own route";
 const NAIVE_LABEL = `(a) naive: container per call (${NAIVE})`;
-const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container (${CHANNEL})`;
+const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container, npm start's channel here (${CHANNEL})`;
+const ATTACH_LABEL = `(b') the same over Docker's attach stream (FUNCTIONS_CHANNEL=attach) (${CHANNEL})`;
 
 const FASTER = '(a)/(d) p50 sequential: × faster than a container per call';
 
@@ -330,7 +344,8 @@ async function oneRun(run: number): Promise<RunResult> {
   console.log(`\n## Run ${run} of ${RUNS}\n`);
   const rows = new Map<string, Figures>();
   rows.set(NAIVE_LABEL, await naive());
-  rows.set(CHANNEL_LABEL, await channel());
+  rows.set(CHANNEL_LABEL, await channel('auto'));
+  rows.set(ATTACH_LABEL, await channel('attach'));
   const raw = await bullmq();
   for (const level of LEVELS) rows.set(rawLabel(level), raw.get(level) as Figures);
   const d = await dockhand(DEFAULT_VARIANT, true);

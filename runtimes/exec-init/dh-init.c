@@ -14,6 +14,12 @@
  *   E<k>=<v>   any: environment over the container's own
  * Anything else is refused whole (exit 125) before anything runs.
  *
+ * Function containers start it as `dh-init --connect <socket> <program> [args...]`: it connects
+ * twice to the host's unix socket (the first connection becomes stdin and stdout, the second
+ * stderr) and execs the program in its place, so the function's runtime talks to the worker
+ * over a socket the kernel carries, not through dockerd and a containerd shim (runtimes/
+ * socket-channel.ts). Everything the runtime's children print still shares its stdout stream.
+ *
  * Lines to the host, on stderr, start with "\x1eDH:<nonce>:" (the command never sees the
  * nonce, so it cannot forge one):
  *   error:<sentence>\n  the command could not start (exit 127 when not found, else 126)
@@ -31,7 +37,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,7 +115,66 @@ static void forward(int sig) {
   if (child > 0) kill(child, sig);
 }
 
-int main(void) {
+/* One connection to the host's socket, or -1 with errno. */
+static int connect_to(const char *path) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(addr.sun_path, path, strlen(path));
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  int r;
+  do r = connect(s, (struct sockaddr *)&addr, sizeof addr);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int err = errno;
+    close(s);
+    errno = err;
+    return -1;
+  }
+  return s;
+}
+
+/* --connect <socket> <program> [args...]: stdio over the socket, then the program in our place. */
+static int run_connected(int argc, char **argv) {
+  if (argc < 4 || argv[3][0] != '/') {
+    static const char usage[] = "dh-init: usage: dh-init --connect <socket> </absolute/program> [args...]\n";
+    write_all(2, usage, sizeof usage - 1);
+    return 125;
+  }
+  /* The order is the protocol: the host takes its first connection as stdio, its second as stderr. */
+  int io = connect_to(argv[2]);
+  int err = io < 0 ? -1 : connect_to(argv[2]);
+  if (io < 0 || err < 0) {
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "dh-init: cannot connect to %.300s: %s\n", argv[2], strerror(errno));
+    if (n > 0) write_all(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    return 125;
+  }
+  /* dup2 leaves the new descriptors without close-on-exec: the program and its children keep them. */
+  if (dup2(io, 0) < 0 || dup2(io, 1) < 0 || dup2(err, 2) < 0) return 125;
+  close(io);
+  close(err);
+  execv(argv[3], argv + 3);
+  int failed = errno;
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "dh-init: cannot run %.300s: %s\n", argv[3], strerror(failed));
+  if (n > 0) write_all(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+  return failed == ENOENT ? 127 : 126;
+}
+
+static int run_spec(void);
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "--connect") == 0) return run_connected(argc, argv);
+  return run_spec();
+}
+
+static int run_spec(void) {
   /* Not dumpable: the command, same uid, cannot read the nonce out of /proc/1/mem. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 

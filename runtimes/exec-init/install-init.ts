@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where scripts/build-exec-init.sh puts dh-init: `.build/dh-init` in the checkout. */
+export const DEFAULT_INIT_PATH = fileURLToPath(new URL('../../.build/dh-init', import.meta.url));
+/** Where dh-init is bound in exec and function containers (read-only). */
+export const INIT_MOUNT = '/.dockhand/init';
 
 /**
  * Puts a copy of dh-init at `target` unless an identical one is there. The engine resolves an
@@ -25,4 +31,17 @@ export async function installInit(source: string, target: string): Promise<boole
     throw err;
   }
   return true;
+}
+
+/**
+ * The dh-init containers bind: `configured` (EXEC_INIT_PATH), refreshed from the build, or the
+ * build's own. A copy that fails is reported by `onError` and then missing where it is used.
+ */
+export async function placeInit(
+  configured: string | undefined,
+  onError: (err: unknown) => void,
+): Promise<string> {
+  const target = configured ?? DEFAULT_INIT_PATH;
+  if (target !== DEFAULT_INIT_PATH) await installInit(DEFAULT_INIT_PATH, target).catch(onError);
+  return target;
 }

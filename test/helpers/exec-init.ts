@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULT_INIT_PATH } from '../../runtimes/exec-runner.ts';
+import { DEFAULT_INIT_PATH } from '../../runtimes/exec-init/install-init.ts';
 
 /** dh-init as scripts/prepare.sh builds it (a no-op when the binary is current). */
 export function ensureExecInit(): string {

@@ -243,6 +243,15 @@ async function composeSuite() {
       owners.some((o) => /-worker-[12]\/\d+$/.test(o ?? '')),
       `the function's container is a worker's (owners: ${owners.join(', ')})`,
     );
+    // DATA_DIR is at the same path for the workers and the engine: the socket channel works there.
+    const bound = (await workerContainers()).filter((c) => c.Labels['dockhand.runtime'] === 'node20');
+    const entrypoints = await Promise.all(
+      bound.map(async (c) => (await docker.getContainer(c.Id).inspect()).Config.Entrypoint),
+    );
+    t.ok(
+      entrypoints.length > 0 && entrypoints.every((e) => JSON.stringify(e) === '["/.dockhand/init"]'),
+      `function containers talk over the socket channel, under dh-init (${JSON.stringify(entrypoints)})`,
+    );
     const unauthenticated = await new Promise<number>((resolve, reject) => {
       request({ host: '127.0.0.1', port, path: '/functions', agent: false }, (res) => {
         res.resume();

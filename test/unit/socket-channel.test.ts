@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { CHANNEL_MOUNT, chooseChannel, SOCKET_IN_CONTAINER } from '../../runtimes/socket-channel.ts';
+import { ensureExecInit } from '../helpers/exec-init.ts';
+import { leakCheck } from '../helpers/leak-check.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+
+leakCheck(t);
+
+const owner = `${hostname()}/${process.pid}`;
+
+t.test('FUNCTIONS_CHANNEL: auto takes sockets only where they can work', async (t) => {
+  const initPath = ensureExecInit();
+  const root = path.join(tempDir(t, 'sock'), 'sockets');
+  const usable = await chooseChannel('auto', undefined, { initPath, root, owner });
+  t.ok(usable.sockets, 'a local engine, dh-init built, a short path: sockets');
+  t.ok((await chooseChannel('auto', 'unix:///var/run/docker.sock', { initPath, root, owner })).sockets);
+
+  const attach = await chooseChannel('attach', undefined, { initPath, root, owner });
+  t.equal(attach.sockets, undefined, 'attach is taken when asked for');
+  t.equal(attach.reason, 'FUNCTIONS_CHANNEL=attach');
+
+  const remote = await chooseChannel('auto', 'tcp://10.0.0.5:2375', { initPath, root, owner });
+  t.equal(remote.sockets, undefined, 'an engine on another host cannot reach a socket here');
+  t.match(remote.reason, /not on this host/);
+
+  const missing = await chooseChannel('auto', undefined, { initPath: '/nonexistent/dh-init', root, owner });
+  t.equal(missing.sockets, undefined);
+  t.match(missing.reason, /dh-init is missing at \/nonexistent\/dh-init/);
+
+  const deep = path.join('/tmp', 'x'.repeat(90));
+  const long = await chooseChannel('auto', undefined, { initPath, root: deep, owner });
+  t.equal(long.sockets, undefined, 'a socket path past 107 bytes cannot be bound');
+  t.match(long.reason, /past a unix socket's 107/);
+
+  await t.rejects(
+    chooseChannel('socket', undefined, { initPath: '/nonexistent/dh-init', root, owner }),
+    { message: /^FUNCTIONS_CHANNEL=socket cannot work: dh-init is missing/, field: 'FUNCTIONS_CHANNEL' },
+    'socket insists: start-up stops with the reason',
+  );
+  t.notOk(existsSync(root), 'choosing makes nothing on disk');
+});
+
+t.test('a listener: 0711 directory, 0666 socket, gone after its two connections', async (t) => {
+  const initPath = ensureExecInit();
+  const root = path.join(tempDir(t, 'sock'), 'sockets');
+  const { sockets } = await chooseChannel('socket', undefined, { initPath, root, owner });
+  if (!sockets) throw new Error('no sockets');
+  const pending = await sockets.listen();
+  const spec = pending.wrap({
+    image: 'img',
+    cmd: ['/usr/bin/node', '/b.mjs'],
+    memoryMb: 128,
+    binds: ['/a:/b:ro'],
+  });
+  t.same(spec.entrypoint, ['/.dockhand/init']);
+  t.same(spec.cmd, ['--connect', SOCKET_IN_CONTAINER, '/usr/bin/node', '/b.mjs']);
+  const dirBind = spec.binds?.find((b) => b.endsWith(`:${CHANNEL_MOUNT}:ro`)) ?? '';
+  t.same(spec.binds?.slice(0, 2), ['/a:/b:ro', `${initPath}:/.dockhand/init:ro`], 'dh-init bound read-only');
+  const dir = dirBind.split(':')[0] as string;
+  t.equal(statSync(dir).mode & 0o777, 0o711, 'the container may pass through, not list');
+  t.equal(statSync(path.join(dir, 's')).mode & 0o777, 0o666, 'any container user may connect');
+
+  // dh-init on the host stands in for the container: stdio over the socket, then the program.
+  const child = spawn(
+    initPath,
+    ['--connect', path.join(dir, 's'), '/bin/sh', '-c', 'read x; echo "got $x"; echo oops >&2'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const io = await pending.connected(new Promise(() => {}));
+  t.notOk(existsSync(dir), 'the directory is gone once both connected: nothing else can connect');
+  const out: string[] = [];
+  const err: string[] = [];
+  io.stdio.on('data', (d) => out.push(String(d)));
+  io.stderr.on('data', (d) => err.push(String(d)));
+  const ended = Promise.all(
+    [io.stdio, io.stderr].map((s) => new Promise((resolve) => s.once('end', resolve))),
+  );
+  io.stdio.write('hello\n');
+  t.equal(await exited, 0);
+  await ended;
+  t.equal(out.join(''), 'got hello\n', 'the first connection is stdin and stdout');
+  t.equal(err.join(''), 'oops\n', 'the second is stderr');
+  io.stdio.destroy();
+  io.stderr.destroy();
+  t.equal(await sockets.removeLeftovers(), 1, "this process's owner directory goes when nothing starts");
+  t.same(readdirSync(root), []);
+});
+
+t.test('a listener gives up when the container exits first, or never connects', async (t) => {
+  const initPath = ensureExecInit();
+  const root = path.join(tempDir(t, 'sock'), 'sockets');
+  const { sockets } = await chooseChannel('socket', undefined, {
+    initPath,
+    root,
+    owner,
+    connectTimeoutMs: 200,
+  });
+  if (!sockets) throw new Error('no sockets');
+  const early = await sockets.listen();
+  await t.rejects(early.connected(Promise.resolve({ exitCode: 125 })), {
+    message: /exited before connecting to its socket/,
+  });
+  const late = await sockets.listen();
+  await t.rejects(late.connected(new Promise(() => {})), {
+    message: /did not connect to its socket within 200 ms \(DATA_DIR must be at the same path/,
+  });
+  const abandoned = await sockets.listen();
+  await abandoned.abandon();
+  t.same(
+    readdirSync(path.join(root, readdirSync(root)[0] as string)),
+    [],
+    'no directory left by any of them',
+  );
+  await sockets.removeLeftovers();
+});
+
+t.test(
+  'leftovers: a dead process on this host loses its socket directory, another host keeps its own',
+  async (t) => {
+    const initPath = ensureExecInit();
+    const root = path.join(tempDir(t, 'sock'), 'sockets');
+    const { sockets } = await chooseChannel('socket', undefined, { initPath, root, owner });
+    if (!sockets) throw new Error('no sockets');
+    const dead = path.join(root, `${hostname()}-999999999`, 'abc');
+    const other = path.join(root, 'another-host-1', 'abc');
+    await mkdir(dead, { recursive: true });
+    await mkdir(other, { recursive: true });
+    await writeFile(path.join(dead, 's'), '');
+    await sockets.removeLeftovers();
+    t.notOk(existsSync(path.dirname(dead)));
+    t.ok(existsSync(other), 'processes on other hosts are not judged here');
+  },
+);
+
+t.test('dh-init --connect refuses what it cannot do, in one line', async (t) => {
+  const initPath = ensureExecInit();
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(initPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  const usage = await run(['--connect', '/tmp/s', 'relative/program']);
+  t.equal(usage.code, 125);
+  t.match(usage.stderr, /^dh-init: usage: dh-init --connect <socket> <\/absolute\/program>/);
+  const nowhere = await run(['--connect', '/nonexistent/s', '/bin/true']);
+  t.equal(nowhere.code, 125);
+  t.equal(nowhere.stderr, 'dh-init: cannot connect to /nonexistent/s: No such file or directory\n');
+});
