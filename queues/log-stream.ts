@@ -41,6 +41,12 @@ export interface LogWriterOptions {
   /** Characters waiting for Redis, all streams together; past it output is dropped. Default 8 Mi. */
   maxPendingChars?: number;
   /**
+   * How long a queued entry waits for others to join its write. Default 0: the next event-loop
+   * turn. A few ms let the lines of several calls (and a node's request log) share one write,
+   * where each write costs both processes a wake-up.
+   */
+  batchMs?: number;
+  /**
    * A batch could not be written; telemetry never fails a call, so this is all that happens.
    * Not through a logger whose lines come back here (a node's log): each failure would feed the next.
    */
@@ -84,7 +90,7 @@ const cutNotice = (chars: number) =>
   `\n[dockhand] live log limit of ${chars} characters reached; the rest of this call's output is not streamed.\n`;
 
 /**
- * Appends are synchronous and only queue: one flush per event-loop turn writes everything
+ * Appends are synchronous and only queue: one flush per event-loop turn (or per `batchMs`) writes everything
  * queued as one pipeline (XADD per entry, consecutive pieces of a stream joined; EXPIRE per
  * stream), one flush at a time, so a chatty call costs a round trip per batch, not per line.
  * Nothing here throws into the caller or waits on Redis.
@@ -102,10 +108,13 @@ export function createLogWriter(options: LogWriterOptions) {
   let flushing: Promise<void> | undefined;
   const stats: LogWriterStats = { written: 0, droppedChars: 0, failedEntries: 0 };
 
+  const batchMs = options.batchMs ?? 0;
   const schedule = () => {
     if (scheduled || flushing) return;
     scheduled = true;
-    setImmediate(flushOnce);
+    // Unref'd: a pending batch never keeps a process alive; a role's close() flushes it.
+    if (batchMs > 0) setTimeout(flushOnce, batchMs).unref();
+    else setImmediate(flushOnce);
   };
 
   const enqueueText = (key: string, kind: LogKind, text: string, stream: LogStreamName, ts: number) => {

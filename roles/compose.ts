@@ -117,6 +117,8 @@ export async function startProcess(
     prefix: config.redis.prefix,
     maxCallChars: config.liveLogs.maxChars,
     ttlSeconds: config.liveLogs.ttlSeconds,
+    // Live enough for a person reading; under load the lines of several calls share a write.
+    batchMs: 10,
   });
   registerLogWriterMetrics(registry, liveLogs);
   const logReader = createLogReader({

@@ -8,11 +8,12 @@ export function createTuningHistory(deps: { redis: Redis; prefix: string; keep?:
   const key = (name: string) => `${deps.prefix}:tuning:${name}`;
   return {
     async add(name: string, sample: TuningSample): Promise<void> {
-      await deps.redis
-        .multi()
-        .lpush(key(name), JSON.stringify(sample))
-        .ltrim(key(name), 0, keep - 1)
-        .exec();
+      // Two plain commands, not MULTI: on an auto-pipelined connection (bookkeeping) they share
+      // the write of the call's other telemetry; an interleaved LPUSH elsewhere only trims sooner.
+      await Promise.all([
+        deps.redis.lpush(key(name), JSON.stringify(sample)),
+        deps.redis.ltrim(key(name), 0, keep - 1),
+      ]);
     },
     async recent(name: string, count = keep): Promise<TuningSample[]> {
       const raw = await deps.redis.lrange(key(name), 0, count - 1);
