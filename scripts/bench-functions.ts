@@ -11,6 +11,7 @@
 //       pool and concurrencies); 1, 8 and 32 calls in flight
 //   (e) warm hits on that fresh server: calls spread at random over more functions than it
 //       keeps warm (POOL_MIN_IDLE), one at a time
+//       then sequential once more ("again"): the same server past its warm-up
 //   (f) (d) again on a fresh server with the tuned variant, labelled
 //   (g) the same function on (d)'s server, called through Lambda's API with @aws-sdk/client-lambda
 //       (InvokeCommand, SigV4-signed with the server's API key), sequential, each call alternating
@@ -178,6 +179,9 @@ interface DockhandFigures {
   warm?: { calls: number; warm: number; failures: Record<string, number> };
   /** The first calls to the just-deployed function, at concurrency 32: containers are made here. */
   coldBurst: Figures;
+  /** Sequential again after the levels: the same server past its warm-up (JIT, caches), and its CPU split. */
+  again: Figures;
+  cpuAgain: Record<string, number>;
   readySeconds: number;
 }
 
@@ -279,12 +283,26 @@ async function dockhand(variant: Variant, withWarmHits: boolean): Promise<Dockha
     levels.set(level, await timed(callsAt(level), level, () => invoke('noop')));
     cpu.set(level, cpuPerCall(before, cpuSnapshot(), callsAt(level), known));
   }
+  // A fresh process runs its first calls before V8 has optimised the path: sequential once
+  // more, on the same server and containers, is what a server that has been up a while gives.
+  const beforeAgain = cpuSnapshot();
+  const again = await timed(SEQ, 1, () => invoke('noop'));
+  const cpuAgain = cpuPerCall(beforeAgain, cpuSnapshot(), SEQ, known);
   const lambda = withWarmHits ? await lambdaSdk(server, () => invoke('noop'), 'noop') : undefined;
   await api.close();
   console.log(
     `${variant.label}: ready in ${server.readySeconds.toFixed(1)} s; ${describeLog(await server.stop())}`,
   );
-  return { levels, cpu, lambdaSdk: lambda, warm, coldBurst, readySeconds: server.readySeconds };
+  return {
+    levels,
+    cpu,
+    lambdaSdk: lambda,
+    warm,
+    coldBurst,
+    again,
+    cpuAgain,
+    readySeconds: server.readySeconds,
+  };
 }
 
 const levelLabel = (level: number) =>
@@ -303,6 +321,9 @@ const CHANNEL_LABEL = `(b) bootstrap channel alone, warm 128 MB container, npm s
 const ATTACH_LABEL = `(b') the same over Docker's attach stream (FUNCTIONS_CHANNEL=attach) (${CHANNEL})`;
 
 const FASTER = '(a)/(d) p50 sequential: × faster than a container per call';
+const againLabel = (tag: string, v: Variant) =>
+  `${tag} Dockhand, ${v.label}, sequential (${SEQ}) again, after the levels above`;
+const AGAIN_CPU = `(d) sequential (${SEQ}) again, after the levels`;
 
 /** The Redis server's pid when it runs on this machine (a loopback URL), for the CPU split. */
 async function localRedisPid(): Promise<number | undefined> {
@@ -352,15 +373,18 @@ async function oneRun(run: number): Promise<RunResult> {
   rows.set(burstLabel('(d)', DEFAULT_VARIANT), d.coldBurst);
   for (const level of LEVELS)
     rows.set(dhLabel('(d)', DEFAULT_VARIANT, level), d.levels.get(level) as Figures);
+  rows.set(againLabel('(d)', DEFAULT_VARIANT), d.again);
   const paired = d.lambdaSdk as NonNullable<DockhandFigures['lambdaSdk']>;
   rows.set(LAMBDA_LABEL, paired.sdk);
   rows.set(OWN_LABEL, paired.own);
   const f = await dockhand(TUNED_VARIANT, false);
   rows.set(burstLabel('(f)', TUNED_VARIANT), f.coldBurst);
   for (const level of LEVELS) rows.set(dhLabel('(f)', TUNED_VARIANT, level), f.levels.get(level) as Figures);
+  rows.set(againLabel('(f)', TUNED_VARIANT), f.again);
 
   console.log(`\n${runTable(rows)}`);
   const cpu = new Map([...d.cpu].map(([level, split]) => [cpuLabel(level), split]));
+  cpu.set(AGAIN_CPU, d.cpuAgain);
   console.log(`\n${cpuTable(new Map([...cpu].map(([k, v]) => [k, [v]])), (xs) => ms(xs[0] ?? 0))}`);
   const ratios: Record<string, number> = {};
   for (const level of LEVELS) {
@@ -426,6 +450,12 @@ await runBench('bench:functions', async () => {
   const seq = dhLabel('(d)', DEFAULT_VARIANT, 1);
   const seqP50 = med(seq, (f) => f.p50);
   const seqP99 = med(seq, (f) => f.p99);
+  const again = againLabel('(d)', DEFAULT_VARIANT);
+  const againP50 = med(again, (f) => f.p50);
+  const againP99 = med(again, (f) => f.p99);
+  const againOverRaw = median(
+    runs.map((r) => (r.rows.get(again) as Figures).p50 / (r.rows.get(rawLabel(1)) as Figures).p50),
+  );
   const overRaw = median(runs.map((r) => r.ratios[`(d)/(c) p50, ${levelLabel(1)}`] as number));
   const faster = median(runs.map((r) => r.ratios[FASTER] as number));
   const warmShare = median(runs.map((r) => r.warmShare));
@@ -433,9 +463,23 @@ await runBench('bench:functions', async () => {
   const at32 = med(at32Label, (f) => f.perSecond);
   const failedAt32 = runs.reduce((n, r) => n + failedCount(r.rows.get(at32Label) as Figures), 0);
   console.log('');
-  goal('(d) sequential p50 ≤ 2.0 ms', `${seqP50.toFixed(2)} ms`, seqP50 <= 2);
-  goal('(d) sequential p50 ≤ 2 × raw BullMQ (c)', `${overRaw.toFixed(2)}×`, overRaw <= 2);
-  goal('(d) sequential p99 ≤ 6 ms', `${seqP99.toFixed(2)} ms`, seqP99 <= 6);
+  // Judged on the first sequential level (a fresh server); the later one is shown beside it.
+  const later = (x: string) => ` (again after the levels: ${x})`;
+  goal(
+    '(d) sequential p50 ≤ 2.0 ms',
+    `${seqP50.toFixed(2)} ms${later(`${againP50.toFixed(2)} ms`)}`,
+    seqP50 <= 2,
+  );
+  goal(
+    '(d) sequential p50 ≤ 2 × raw BullMQ (c)',
+    `${overRaw.toFixed(2)}×${later(`${againOverRaw.toFixed(2)}×`)}`,
+    overRaw <= 2,
+  );
+  goal(
+    '(d) sequential p99 ≤ 6 ms',
+    `${seqP99.toFixed(2)} ms${later(`${againP99.toFixed(2)} ms`)}`,
+    seqP99 <= 6,
+  );
   goal('(a)/(d) at p50 ≥ 150×', `${faster.toFixed(0)}×`, faster >= 150);
   goal(
     '(d) at concurrency 32 ≥ 1,500 invocations/s, every call succeeding',
