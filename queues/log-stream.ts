@@ -43,7 +43,8 @@ export interface LogWriterOptions {
   /**
    * How long a queued entry waits for others to join its write. Default 0: the next event-loop
    * turn. A few ms let the lines of several calls (and a node's request log) share one write,
-   * where each write costs both processes a wake-up.
+   * where each write costs both processes a wake-up. A call's `end` never waits: it and
+   * everything queued before it go on the next turn.
    */
   batchMs?: number;
   /**
@@ -109,11 +110,18 @@ export function createLogWriter(options: LogWriterOptions) {
   const stats: LogWriterStats = { written: 0, droppedChars: 0, failedEntries: 0 };
 
   const batchMs = options.batchMs ?? 0;
+  let timer: NodeJS.Timeout | undefined;
+  // An `end` is queued: the call is over and a reader may ask for its whole log at once, so its
+  // batch goes on the next turn, never after the job is seen done.
+  let urgent = false;
   const schedule = () => {
-    if (scheduled || flushing) return;
+    if (flushing) return;
+    if (scheduled && !(urgent && timer)) return;
+    clearTimeout(timer);
+    timer = undefined;
     scheduled = true;
     // Unref'd: a pending batch never keeps a process alive; a role's close() flushes it.
-    if (batchMs > 0) setTimeout(flushOnce, batchMs).unref();
+    if (batchMs > 0 && !urgent) timer = setTimeout(flushOnce, batchMs).unref();
     else setImmediate(flushOnce);
   };
 
@@ -153,7 +161,10 @@ export function createLogWriter(options: LogWriterOptions) {
 
   function flushOnce(): void {
     scheduled = false;
+    clearTimeout(timer);
+    timer = undefined;
     if (flushing || queue.length === 0) return;
+    urgent = false;
     const batch = queue;
     queue = [];
     pendingChars = 0;
@@ -261,6 +272,7 @@ export function createLogWriter(options: LogWriterOptions) {
           chars: 0,
           ttl: printed ? ttlSeconds : Math.min(ttlSeconds, QUIET_END_TTL_SECONDS),
         });
+        urgent = true;
         schedule();
       } catch {
         stats.failedEntries++;

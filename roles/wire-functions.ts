@@ -216,6 +216,16 @@ export async function wireFunctions(deps: {
       driver: new DockerSandboxDriver(deps.docker, owner, {
         maxResultBytes: config.functions.maxResultBytes,
         sockets: channel.sockets,
+        // auto: a socket the engine cannot reach (no same-path DATA_DIR, an engine in a VM) is
+        // found at the first container and the attach stream taken instead; socket: it fails.
+        socketFallback:
+          config.functions.channel === 'auto'
+            ? (reason) =>
+                deps.logger.warn(
+                  { reason },
+                  "Function containers could not use their socket; they talk over Docker's attach stream from now on.",
+                )
+            : undefined,
       }),
       runtimes: runtimeCatalog(config.functions.images),
       minIdle: config.docker.poolMinIdle,

@@ -1,7 +1,8 @@
 import { cpus } from 'node:os';
 import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { errorCode, ValidationError } from '../core/errors.ts';
+import { ChannelClosedError, errorCode, ValidationError } from '../core/errors.ts';
+import { INIT_MOUNT } from './exec-init/install-init.ts';
 import { FrameChannel } from './frame-channel.ts';
 import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from './sandbox.ts';
 import type { ContainerSockets, SocketChannels } from './socket-channel.ts';
@@ -212,6 +213,8 @@ export interface DriverOptions {
    * Docker's attach stream. Absent: the attach stream.
    */
   sockets?: SocketChannels;
+  /** Given: a socket channel that cannot be set up turns the driver to the attach stream (told once, why). */
+  socketFallback?: (reason: string) => void;
 }
 
 /** Where an attached container's stdout and stderr go, chunk by chunk as they arrive. */
@@ -225,7 +228,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   readonly #owner: string;
   readonly #kind: string;
   readonly #maxResultBytes: number | undefined;
-  readonly #sockets: SocketChannels | undefined;
+  #sockets: SocketChannels | undefined;
+  #socketFallback: ((reason: string) => void) | undefined;
 
   /** `owner` (`host/pid`) labels every container this process makes, so a restart can find its leftovers. */
   constructor(docker: Docker, owner: string, options: DriverOptions = {}) {
@@ -234,10 +238,46 @@ export class DockerSandboxDriver implements SandboxDriver {
     this.#kind = options.kind ?? 'function';
     this.#maxResultBytes = options.maxResultBytes;
     this.#sockets = options.sockets;
+    this.#socketFallback = options.socketFallback;
   }
 
   create(spec: SandboxSpec): Promise<DockerSandbox> {
-    return this.#sockets ? this.#createConnected(spec, this.#sockets) : this.#createAttached(spec);
+    return this.#sockets ? this.#createOverSocket(spec, this.#sockets) : this.#createAttached(spec);
+  }
+
+  /**
+   * With `socketFallback` (FUNCTIONS_CHANNEL=auto), a socket channel that cannot be set up (the
+   * engine does not see DATA_DIR or dh-init at this process's paths: a worker in a container
+   * without the same-path mounts, an engine in a VM) turns this driver to the attach stream for
+   * good, once, instead of failing every function start.
+   */
+  async #createOverSocket(spec: SandboxSpec, sockets: SocketChannels): Promise<DockerSandbox> {
+    try {
+      return await this.#createConnected(spec, sockets);
+    } catch (err) {
+      const fallBack = this.#socketFallback;
+      if (!fallBack || !(err instanceof ChannelClosedError)) throw err;
+      if (this.#sockets) {
+        this.#sockets = undefined;
+        fallBack(err.message);
+      }
+      return this.#createAttached(spec);
+    }
+  }
+
+  /** The image's own ENTRYPOINT, which Docker would have run before the command. */
+  async #imageEntrypoint(image: string): Promise<string[]> {
+    try {
+      const entrypoint = (await this.#docker.getImage(image).inspect()).Config?.Entrypoint as
+        | string[]
+        | string
+        | null
+        | undefined;
+      return typeof entrypoint === 'string' ? [entrypoint] : (entrypoint ?? []);
+    } catch {
+      // Missing: the create below says so in its own words.
+      return [];
+    }
   }
 
   #newChannel(input: Writable, spec: SandboxSpec): FrameChannel {
@@ -263,11 +303,18 @@ export class DockerSandboxDriver implements SandboxDriver {
 
   /** dh-init connects the runtime's stdio to a socket this process listens on. */
   async #createConnected(spec: SandboxSpec, sockets: SocketChannels): Promise<DockerSandbox> {
+    const entrypoint = spec.entrypoint ?? (await this.#imageEntrypoint(spec.image));
     const pending = await sockets.listen();
-    const { container, wait } = await this.#launch(pending.wrap(spec)).catch(async (err: unknown) => {
-      await pending.abandon();
-      throw err;
-    });
+    const { container, wait } = await this.#launch(pending.wrap({ ...spec, entrypoint })).catch(
+      async (err: unknown) => {
+        await pending.abandon();
+        // The engine could not run dh-init from where it was bound: the socket's setup failed.
+        const message = err instanceof Error ? err.message : String(err);
+        if (message.includes(INIT_MOUNT))
+          throw new ChannelClosedError(`The function container could not start dh-init: ${message}`);
+        throw err;
+      },
+    );
     let channel: FrameChannel | undefined;
     const exited = wait(() => channel?.close());
     let io: ContainerSockets;
@@ -281,11 +328,14 @@ export class DockerSandboxDriver implements SandboxDriver {
     channel = framed;
     const closed = () => framed.close();
     io.stdio.on('data', (chunk: Buffer) => framed.stdout.write(chunk));
+    // Only stdio's end closes the channel: a runtime may close its stderr and go on, as it could
+    // on the attach stream.
+    io.stdio.on('end', closed);
+    io.stdio.on('error', closed);
     io.stderr.on('data', (chunk: Buffer) => framed.stderr.write(chunk));
-    for (const socket of [io.stdio, io.stderr]) {
-      socket.on('end', closed);
-      socket.on('error', closed);
-    }
+    // Paused while their first line was checked (runtimes/socket-channel.ts).
+    io.stdio.resume();
+    io.stderr.resume();
     const release = () => {
       io.stdio.destroy();
       io.stderr.destroy();

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, rm } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { ChannelClosedError, ConfigError } from '../core/errors.ts';
@@ -90,29 +90,94 @@ export async function socketChannelUnusable(options: SocketChannelOptions): Prom
   } catch {
     return `dh-init is missing at ${options.initPath} (scripts/prepare.sh builds it; needs gcc)`;
   }
-  const longest = ownerSocketDir(options).length + TAIL;
+  const longest = Buffer.byteLength(ownerSocketDir(options)) + TAIL;
   if (longest > MAX_SOCKET_PATH)
     return `socket paths under ${options.root} would be ${longest} bytes, past a unix socket's ${MAX_SOCKET_PATH} (a shorter DATA_DIR fixes it)`;
   return undefined;
 }
 
+/** The environment variable dh-init takes its connection token from (and removes before the exec). */
+export const TOKEN_ENV = 'DOCKHAND_CHANNEL_TOKEN';
+/** A hello longer than this is not dh-init's: "<64 hex> err\n" is 69 bytes. */
+const MAX_HELLO = 128;
+const SAME_PATH_HINT =
+  "DATA_DIR and dh-init must be at the same paths on the Docker engine's host; FUNCTIONS_CHANNEL=attach does without them";
+
+/** Makes `dir` (0711) or takes it as it is, refusing a symlink or a directory another user owns. */
+async function ownDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+  const st = await lstat(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid))
+    throw new ConfigError(
+      'DATA_DIR',
+      `${dir} must be a directory of this process's user, not a link or another user's: function sockets are made there.`,
+    );
+}
+
+/**
+ * Reads a connection's first line and hands the socket on as `io` or `err` when it carries the
+ * token; anything else (a stranger on this host who found the path in /proc/net/unix, a slow or
+ * garbled line) is destroyed and never counted. What follows the line stays in the socket.
+ */
+function introduce(socket: Socket, token: Buffer, onRole: (role: 'io' | 'err') => void): void {
+  let seen = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), 10_000);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const nl = seen.indexOf(0x0a);
+    if (nl < 0) {
+      if (seen.length > MAX_HELLO) refuse();
+      return;
+    }
+    socket.off('data', onData);
+    socket.pause();
+    clearTimeout(timer);
+    const [given, role] = seen.subarray(0, nl).toString('latin1').split(' ');
+    const ok =
+      given !== undefined &&
+      given.length === token.length &&
+      timingSafeEqual(Buffer.from(given, 'latin1'), token) &&
+      (role === 'io' || role === 'err');
+    if (!ok) return refuse();
+    const rest = seen.subarray(nl + 1);
+    if (rest.length > 0) socket.unshift(rest);
+    onRole(role as 'io' | 'err');
+  };
+  const refuse = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  socket.on('data', onData);
+  socket.once('close', () => clearTimeout(timer));
+}
+
 async function listenForContainer(options: SocketChannelOptions): Promise<PendingChannel> {
+  await ownDirectory(options.root);
   const parent = ownerSocketDir(options);
-  await mkdir(parent, { recursive: true, mode: 0o711 });
+  await ownDirectory(parent);
   const dir = path.join(parent, randomBytes(6).toString('hex'));
   // 0711 and a 0666 socket: the container's user (65534 by default, not ours) may connect but
-  // not list or change anything; the listener is gone after the container's two connections.
+  // not list or change anything. Anyone on this host may connect too (the path is in
+  // /proc/net/unix): only a connection that opens with this container's token is taken.
   await mkdir(dir, { mode: 0o711 });
   await chmod(dir, 0o711);
   const socketPath = path.join(dir, 's');
-  const accepted: Socket[] = [];
+  const token = randomBytes(32).toString('hex');
+  const tokenBytes = Buffer.from(token, 'latin1');
+  const sockets: { io?: Socket; err?: Socket } = {};
+  const all = new Set<Socket>();
   let onBoth: (() => void) | undefined;
   const server: Server = createServer((socket) => {
     // Errors are the channel's to report once it owns the socket; until then, ignored.
     socket.on('error', () => {});
-    if (accepted.length >= 2) return void socket.destroy();
-    accepted.push(socket);
-    if (accepted.length === 2) onBoth?.();
+    all.add(socket);
+    socket.once('close', () => all.delete(socket));
+    introduce(socket, tokenBytes, (role) => {
+      if (sockets[role]) return void socket.destroy();
+      sockets[role] = socket;
+      if (sockets.io && sockets.err) onBoth?.();
+    });
   });
   server.on('error', () => {});
   try {
@@ -129,8 +194,9 @@ async function listenForContainer(options: SocketChannelOptions): Promise<Pendin
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const finish = async () => {
+  const finish = async (keep: Socket[] = []) => {
     server.close();
+    for (const socket of all) if (!keep.includes(socket)) socket.destroy();
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
   const timeoutMs = options.connectTimeoutMs ?? 30_000;
@@ -138,23 +204,25 @@ async function listenForContainer(options: SocketChannelOptions): Promise<Pendin
     wrap(spec) {
       return {
         ...spec,
-        // dh-init execs an absolute path; an entrypoint of the spec's own comes first, as Docker runs it.
+        // An entrypoint of the spec's own comes first, as Docker would run it.
         entrypoint: [INIT_MOUNT],
         cmd: ['--connect', SOCKET_IN_CONTAINER, ...(spec.entrypoint ?? []), ...spec.cmd],
+        env: { ...spec.env, [TOKEN_ENV]: token },
         binds: [...(spec.binds ?? []), `${options.initPath}:${INIT_MOUNT}:ro`, `${dir}:${CHANNEL_MOUNT}:ro`],
       };
     },
     async connected(exited) {
       let timer: NodeJS.Timeout | undefined;
+      let keep: Socket[] = [];
       try {
         await Promise.race([
           new Promise<void>((resolve) => {
             onBoth = resolve;
-            if (accepted.length === 2) resolve();
+            if (sockets.io && sockets.err) resolve();
           }),
           exited.then(() => {
             throw new ChannelClosedError(
-              'The function container exited before connecting to its socket (dh-init could not connect or run the runtime).',
+              `The function container exited before connecting to its socket (dh-init could not connect or run the runtime; ${SAME_PATH_HINT}).`,
             );
           }),
           new Promise<never>((_, reject) => {
@@ -162,24 +230,22 @@ async function listenForContainer(options: SocketChannelOptions): Promise<Pendin
               () =>
                 reject(
                   new ChannelClosedError(
-                    `The function container did not connect to its socket within ${timeoutMs} ms (DATA_DIR must be at the same path on the Docker host; FUNCTIONS_CHANNEL=attach does without it).`,
+                    `The function container did not connect to its socket within ${timeoutMs} ms (${SAME_PATH_HINT}).`,
                   ),
                 ),
               timeoutMs,
             );
           }),
         ]);
-        const [stdio, stderr] = accepted as [Socket, Socket];
-        return { stdio, stderr };
-      } catch (err) {
-        for (const socket of accepted) socket.destroy();
-        throw err;
+        const io = { stdio: sockets.io as Socket, stderr: sockets.err as Socket };
+        keep = [io.stdio, io.stderr];
+        return io;
       } finally {
         clearTimeout(timer);
-        await finish();
+        await finish(keep);
       }
     },
-    abandon: finish,
+    abandon: () => finish(),
   };
 }
 

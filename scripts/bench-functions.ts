@@ -105,11 +105,15 @@ async function naive(): Promise<Figures> {
 /** (b) over the channel npm start picks on this host (FUNCTIONS_CHANNEL=auto), (b') over the attach stream. */
 async function channel(mode: 'auto' | 'attach'): Promise<Figures> {
   const owner = `${hostname()}/${process.pid}`;
-  const { sockets } = await chooseChannel(mode, process.env.DOCKER_HOST, {
+  const { sockets, reason } = await chooseChannel(mode, process.env.DOCKER_HOST, {
     initPath: DEFAULT_INIT_PATH,
     root: path.join(WORKDIR, 'sockets'),
     owner,
   });
+  // Said, so that (b) is never the attach stream unawares.
+  console.log(
+    `${mode === 'auto' ? '(b)' : "(b')"} channel: ${sockets ? 'unix socket' : 'attach stream'} (${reason})`,
+  );
   const driver = new DockerSandboxDriver(docker, owner, { sockets });
   const sandbox = await driver.create({
     image: NODE20.image,

@@ -15,10 +15,12 @@
  * Anything else is refused whole (exit 125) before anything runs.
  *
  * Function containers start it as `dh-init --connect <socket> <program> [args...]`: it connects
- * twice to the host's unix socket (the first connection becomes stdin and stdout, the second
- * stderr) and execs the program in its place, so the function's runtime talks to the worker
- * over a socket the kernel carries, not through dockerd and a containerd shim (runtimes/
- * socket-channel.ts). Everything the runtime's children print still shares its stdout stream.
+ * twice to the host's unix socket, opening each connection with "<token> io\n" / "<token> err\n"
+ * (the token comes in DOCKHAND_CHANNEL_TOKEN, which it removes from the environment), makes the
+ * first its stdin and stdout and the second its stderr, and execs the program (looked up on PATH)
+ * in its place: the function's runtime talks to the worker over a socket the kernel carries, not
+ * through dockerd and a containerd shim (runtimes/socket-channel.ts). Everything the runtime's
+ * children print still shares its stdout stream.
  *
  * Lines to the host, on stderr, start with "\x1eDH:<nonce>:" (the command never sees the
  * nonce, so it cannot forge one):
@@ -115,8 +117,8 @@ static void forward(int sig) {
   if (child > 0) kill(child, sig);
 }
 
-/* One connection to the host's socket, or -1 with errno. */
-static int connect_to(const char *path) {
+/* One connection to the host's socket, introduced by "<token> <role>\n", or -1 with errno. */
+static int connect_to(const char *path, const char *token, const char *role) {
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
@@ -136,19 +138,38 @@ static int connect_to(const char *path) {
     errno = err;
     return -1;
   }
+  char hello[160];
+  int n = snprintf(hello, sizeof hello, "%s %s\n", token, role);
+  if (n < 0 || (size_t)n >= sizeof hello) {
+    close(s);
+    errno = EINVAL;
+    return -1;
+  }
+  write_all(s, hello, (size_t)n);
   return s;
 }
 
 /* --connect <socket> <program> [args...]: stdio over the socket, then the program in our place. */
 static int run_connected(int argc, char **argv) {
-  if (argc < 4 || argv[3][0] != '/') {
-    static const char usage[] = "dh-init: usage: dh-init --connect <socket> </absolute/program> [args...]\n";
+  if (argc < 4 || argv[3][0] == '\0') {
+    static const char usage[] = "dh-init: usage: DOCKHAND_CHANNEL_TOKEN=<token> dh-init --connect <socket> <program> [args...]\n";
     write_all(2, usage, sizeof usage - 1);
     return 125;
   }
-  /* The order is the protocol: the host takes its first connection as stdio, its second as stderr. */
-  int io = connect_to(argv[2]);
-  int err = io < 0 ? -1 : connect_to(argv[2]);
+  /* Not dumpable until the exec: a process of the same uid cannot read the token from our memory. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const char *given = getenv("DOCKHAND_CHANNEL_TOKEN");
+  if (!given || !is_hex(given, 32, 128)) {
+    static const char missing[] = "dh-init: DOCKHAND_CHANNEL_TOKEN is missing or not 32-128 hex digits\n";
+    write_all(2, missing, sizeof missing - 1);
+    return 125;
+  }
+  char token[129];
+  memcpy(token, given, strlen(given) + 1);
+  /* The runtime and what it starts never see the token. */
+  unsetenv("DOCKHAND_CHANNEL_TOKEN");
+  int io = connect_to(argv[2], token, "io");
+  int err = io < 0 ? -1 : connect_to(argv[2], token, "err");
   if (io < 0 || err < 0) {
     char msg[512];
     int n = snprintf(msg, sizeof msg, "dh-init: cannot connect to %.300s: %s\n", argv[2], strerror(errno));
@@ -159,7 +180,7 @@ static int run_connected(int argc, char **argv) {
   if (dup2(io, 0) < 0 || dup2(io, 1) < 0 || dup2(err, 2) < 0) return 125;
   close(io);
   close(err);
-  execv(argv[3], argv + 3);
+  execvp(argv[3], argv + 3);
   int failed = errno;
   char msg[512];
   int n = snprintf(msg, sizeof msg, "dh-init: cannot run %.300s: %s\n", argv[3], strerror(failed));

@@ -1,12 +1,14 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import t, { type Test } from 'tap';
+import { ChannelClosedError } from '../../core/errors.ts';
 import { runtimeCatalog } from '../../runtimes/catalog.ts';
 import { DockerSandboxDriver } from '../../runtimes/docker-sandbox.ts';
-import type { Sandbox } from '../../runtimes/sandbox.ts';
-import { chooseChannel } from '../../runtimes/socket-channel.ts';
+import type { Sandbox, SandboxSpec } from '../../runtimes/sandbox.ts';
+import { chooseChannel, type SocketChannels } from '../../runtimes/socket-channel.ts';
 import { testConfig } from '../helpers/env.ts';
 import { ensureExecInit } from '../helpers/exec-init.ts';
 import { leakCheck } from '../helpers/leak-check.ts';
@@ -104,6 +106,7 @@ exports.handler = async () => {
     list: attempt(() => fs.readdirSync('/.dockhand/run')),
     replaceInit: attempt(() => fs.writeFileSync('/.dockhand/init', 'x')),
     plant: attempt(() => fs.writeFileSync('/.dockhand/run/s2', 'x')),
+    token: [process.env.DOCKHAND_CHANNEL_TOKEN ?? '', attempt(() => fs.readFileSync('/proc/1/environ', 'latin1')).value ?? ''].join(' '),
   };
 };`,
   });
@@ -117,6 +120,94 @@ exports.handler = async () => {
   );
   t.equal(r.replaceInit?.ok, false, `dh-init is read-only (${r.replaceInit?.code})`);
   t.equal(r.plant?.ok, false, `the socket's directory is read-only (${r.plant?.code})`);
+  t.notMatch(
+    String(r.token),
+    /DOCKHAND_CHANNEL_TOKEN|[0-9a-f]{64}/,
+    'the connection token is in no environment the code can read',
+  );
+});
+
+t.test('a runtime that closes its stderr keeps its channel, as it did on the attach stream', async (t) => {
+  const sandbox = await started(t, 'node20');
+  await load(t, sandbox, {
+    'index.js': `const fs = require('node:fs');
+let closed = false;
+exports.handler = async () => { if (!closed) { fs.closeSync(2); closed = true; } return { ok: true }; };`,
+  });
+  t.same((await invoke(sandbox)).result, { ok: true });
+  t.same((await invoke(sandbox)).result, { ok: true }, 'the next call is answered');
+  t.notOk(sandbox.channel.closed);
+});
+
+t.test("an image's own ENTRYPOINT still runs first, under dh-init", async (t) => {
+  const image = `dockhand-test-entrypoint:${process.pid}`;
+  // The provided runtime's image has /usr/bin/env; node20's bootstrap is copied in beside it.
+  const context = tempDir(t, 'image');
+  copyFileSync(
+    path.join(import.meta.dirname, '../../runtimes/node/bootstrap.mjs'),
+    path.join(context, 'node.mjs'),
+  );
+  writeFileSync(
+    path.join(context, 'Dockerfile'),
+    `FROM ${catalog.provided.image}\nCOPY node.mjs /opt/node.mjs\nENTRYPOINT ["/usr/bin/env", "VIA_ENTRYPOINT=yes"]\n`,
+  );
+  execFileSync('docker', ['build', '-q', '-t', image, context], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+  });
+  t.teardown(() =>
+    docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => {}),
+  );
+  const sandbox = await driver.create({ image, cmd: ['/usr/bin/node', '/opt/node.mjs'], memoryMb: 128 });
+  t.teardown(() => sandbox.destroy());
+  await sandbox.channel.waitFor('ready');
+  await load(t, sandbox, { 'index.js': 'exports.handler = async () => process.env.VIA_ENTRYPOINT ?? null;' });
+  t.equal((await invoke(sandbox)).result, 'yes', 'the entrypoint ran, then the runtime');
+});
+
+t.test('auto: a socket the engine cannot reach turns the driver to the attach stream, once', async (t) => {
+  const reasons: string[] = [];
+  // The engine does not see this worker's sockets: every container exits before it connects.
+  const unreachable = {
+    listen: async () => ({
+      wrap: (spec: SandboxSpec) => ({
+        ...spec,
+        entrypoint: ['/usr/bin/node', '-e', 'process.exit(3)'],
+        cmd: [],
+      }),
+      connected: async (exited: Promise<unknown>) => {
+        await exited;
+        throw new ChannelClosedError('The function container exited before connecting to its socket.');
+      },
+      abandon: async () => {},
+    }),
+    removeLeftovers: async () => 0,
+  } as unknown as SocketChannels;
+  const fallback = new DockerSandboxDriver(docker, owner, {
+    sockets: unreachable,
+    socketFallback: (reason) => reasons.push(reason),
+  });
+  for (let i = 0; i < 2; i++) {
+    const sandbox = await fallback.create({
+      image: catalog.node20.image,
+      cmd: catalog.node20.cmd,
+      memoryMb: 128,
+    });
+    t.teardown(() => sandbox.destroy());
+    await sandbox.channel.waitFor('ready');
+    t.same((await invoke(sandbox)).type, 'result', `container ${i + 1} answers over the attach stream`);
+    t.equal((await docker.getContainer(sandbox.id).inspect()).Config.AttachStdin, true);
+  }
+  t.same(reasons, ['The function container exited before connecting to its socket.'], 'told once');
+  const strict = new DockerSandboxDriver(docker, owner, { sockets: unreachable });
+  await t.rejects(
+    strict.create({ image: catalog.node20.image, cmd: catalog.node20.cmd, memoryMb: 128 }),
+    { message: /exited before connecting/ },
+    'FUNCTIONS_CHANNEL=socket fails instead',
+  );
 });
 
 t.test('a runtime that cannot start: ready never comes, dh-init says why, nothing is left', async (t) => {
