@@ -5,7 +5,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   CHANNEL_MOUNT,
   chooseChannel,
@@ -20,6 +20,15 @@ import { tempDir } from '../helpers/temp-dir.ts';
 leakCheck(t);
 
 const owner = `${hostname()}/${process.pid}`;
+
+/** Socket channels under a fresh temp root, as FUNCTIONS_CHANNEL=socket makes them. */
+async function socketsIn(t: Test, connectTimeoutMs?: number) {
+  const initPath = ensureExecInit();
+  const root = path.join(tempDir(t, 'sock'), 'sockets');
+  const { sockets } = await chooseChannel('socket', undefined, { initPath, root, owner, connectTimeoutMs });
+  if (!sockets) throw new Error('no sockets');
+  return { initPath, root, sockets };
+}
 
 /** The listening socket's host path, from the bind the container would get. */
 function socketPathOf(pending: PendingChannel): string {
@@ -70,10 +79,7 @@ t.test('FUNCTIONS_CHANNEL: auto takes sockets only where they can work', async (
 });
 
 t.test('a listener takes the two connections that carry the token, and no stranger', async (t) => {
-  const initPath = ensureExecInit();
-  const root = path.join(tempDir(t, 'sock'), 'sockets');
-  const { sockets } = await chooseChannel('socket', undefined, { initPath, root, owner });
-  if (!sockets) throw new Error('no sockets');
+  const { initPath, root, sockets } = await socketsIn(t);
   const pending = await sockets.listen();
   const spec = pending.wrap({
     image: 'img',
@@ -131,15 +137,7 @@ t.test('a listener takes the two connections that carry the token, and no strang
 });
 
 t.test('a listener gives up when the container exits first, or never connects', async (t) => {
-  const initPath = ensureExecInit();
-  const root = path.join(tempDir(t, 'sock'), 'sockets');
-  const { sockets } = await chooseChannel('socket', undefined, {
-    initPath,
-    root,
-    owner,
-    connectTimeoutMs: 200,
-  });
-  if (!sockets) throw new Error('no sockets');
+  const { root, sockets } = await socketsIn(t, 200);
   const early = await sockets.listen();
   await t.rejects(early.connected(Promise.resolve({ exitCode: 125 })), {
     message: /exited before connecting to its socket .*DATA_DIR and dh-init must be at the same paths/,
@@ -167,15 +165,7 @@ t.test('a listener gives up when the container exits first, or never connects', 
 t.test(
   'strangers that say nothing, or too much, never count and are cut off with the listener',
   async (t) => {
-    const initPath = ensureExecInit();
-    const root = path.join(tempDir(t, 'sock'), 'sockets');
-    const { sockets } = await chooseChannel('socket', undefined, {
-      initPath,
-      root,
-      owner,
-      connectTimeoutMs: 300,
-    });
-    if (!sockets) throw new Error('no sockets');
+    const { sockets } = await socketsIn(t, 300);
     const pending = await sockets.listen();
     const socketPath = socketPathOf(pending);
     const silent = connect(socketPath);
@@ -212,10 +202,7 @@ t.test('a symlink where the socket directory should be is refused, not followed'
 t.test(
   'leftovers: a dead process on this host loses its socket directory, another host keeps its own',
   async (t) => {
-    const initPath = ensureExecInit();
-    const root = path.join(tempDir(t, 'sock'), 'sockets');
-    const { sockets } = await chooseChannel('socket', undefined, { initPath, root, owner });
-    if (!sockets) throw new Error('no sockets');
+    const { root, sockets } = await socketsIn(t);
     const dead = path.join(root, `${hostname()}-999999999`, 'abc');
     const other = path.join(root, 'another-host-1', 'abc');
     await mkdir(dead, { recursive: true });
