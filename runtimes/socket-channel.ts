@@ -69,14 +69,27 @@ export interface SocketChannels {
 }
 
 export function createSocketChannels(options: SocketChannelOptions): SocketChannels {
+  // The root and owner directories are checked once, not for every container; again after the
+  // leftovers went (they take the owner directory) or after a check failed.
+  let owned: Promise<string> | undefined;
+  const ownerDir = () => {
+    owned ??= ownDirectories(options).catch((err: unknown) => {
+      owned = undefined;
+      throw err;
+    });
+    return owned;
+  };
   return {
-    listen: () => listenForContainer(options),
-    // Same layout and rules as exec workspaces: owner directories named `<host>-<pid>`.
-    removeLeftovers: () => removeLeftoverWorkspaces(options.root, options.owner),
+    listen: async () => listenForContainer(options, await ownerDir()),
+    removeLeftovers: () => {
+      owned = undefined;
+      // Same layout and rules as exec workspaces: owner directories named `<host>-<pid>`.
+      return removeLeftoverWorkspaces(options.root, options.owner);
+    },
   };
 }
 
-export function ownerSocketDir(options: Pick<SocketChannelOptions, 'root' | 'owner'>): string {
+function ownerSocketDir(options: Pick<SocketChannelOptions, 'root' | 'owner'>): string {
   return path.join(options.root, ownerDirName(options.owner));
 }
 
@@ -152,10 +165,15 @@ function introduce(socket: Socket, token: Buffer, onRole: (role: 'io' | 'err') =
   socket.once('close', () => clearTimeout(timer));
 }
 
-async function listenForContainer(options: SocketChannelOptions): Promise<PendingChannel> {
+/** Root and owner directory, made or checked; answers the owner directory. */
+async function ownDirectories(options: SocketChannelOptions): Promise<string> {
   await ownDirectory(options.root);
   const parent = ownerSocketDir(options);
   await ownDirectory(parent);
+  return parent;
+}
+
+async function listenForContainer(options: SocketChannelOptions, parent: string): Promise<PendingChannel> {
   const dir = path.join(parent, randomBytes(6).toString('hex'));
   // 0711 and a 0666 socket: the container's user (65534 by default, not ours) may connect but
   // not list or change anything. Anyone on this host may connect too (the path is in
