@@ -51,6 +51,11 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ HTTP_JOBS_ALLOWLIST: '10.0.0.0/99' }, 'HTTP_JOBS_ALLOWLIST', /bad entry "10.0.0.0\/99"/],
   [{ LLM_PROVIDER: 'claude' }, 'LLM_PROVIDER', /openai or gemini/],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of fatal/],
+  [
+    { FUNCTIONS_CHANNEL: 'pipe' },
+    'FUNCTIONS_CHANNEL',
+    /^FUNCTIONS_CHANNEL must be auto, socket or attach \(got "pipe"\)/,
+  ],
   [{ TRUST_PROXY: '10.0.0.1, proxy.example' }, 'TRUST_PROXY', /bad entry "proxy.example"/],
   [{ AUTH_FAILURES_PER_MINUTE: '-1' }, 'AUTH_FAILURES_PER_MINUTE', /failed authentications per minute/],
   [{ ALLOW_UNAUTHENTICATED: 'sure' }, 'ALLOW_UNAUTHENTICATED', /must be yes or no/],
